@@ -1,0 +1,143 @@
+"""Command line.  The only module that touches argv, output files and exit codes.
+
+Exit codes (contract): 0 no findings, 1 findings, 2 usage / configuration /
+internal error.  A file that cannot be read or parsed is a diagnostic, never
+an exit 2.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import traceback
+
+import click
+
+from . import __version__
+from .model import DataError, load_model
+from .report import FORMATTERS
+from .report.text import use_color
+from .rules import load_rules, select as select_rules
+from .runner import Options, run
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+
+def write_atomic(path: str, text: str) -> None:
+    """Write to a temp file beside the target and rename: never a half-written report."""
+    d = os.path.dirname(os.path.abspath(path)) or "."
+    fd, tmp = tempfile.mkstemp(prefix=".pagecheck-", suffix=".tmp", dir=d)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _split_ids(values) -> list[str]:
+    out = []
+    for v in values or ():
+        out.extend(x.strip() for x in v.split(",") if x.strip())
+    return out
+
+
+class _Fail(Exception):
+    pass
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="pagecheck")
+def main() -> None:
+    """Find struct page role misuse in Linux kernel C source."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(sorted(FORMATTERS)), default="text", show_default=True,
+              help="Output format.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the report to FILE (atomically).")
+@click.option("--kernel-tree", type=click.Path(file_okay=False, exists=True),
+              help="Kernel tree to take layouts and helper knowledge from (for out-of-tree code).")
+@click.option("--jobs", "-j", type=click.IntRange(0), default=0, help="Worker processes (0 = all cores).")
+@click.option("--select", multiple=True, help="Only these rule IDs or prefixes (PG1, PG301); comma-separated.")
+@click.option("--ignore", "ignore_ids", multiple=True, help="Skip these rule IDs or prefixes; comma-separated.")
+@click.option("--exclude", multiple=True, help="Glob of paths to leave out (repeatable).")
+@click.option("--max-file-size", type=click.IntRange(1), default=None,
+              help="Skip (and report) files larger than this many bytes [default: 4 MiB].")
+@click.option("--statistics", is_flag=True, help="Print the number of findings per rule.")
+@click.option("--quiet", "-q", is_flag=True, help="Only the findings, no evidence or summary.")
+@click.option("--debug", is_flag=True, help="Show tracebacks for internal errors.")
+def check(paths, fmt, output, kernel_tree, jobs, select, ignore_ids, exclude, max_file_size, statistics, quiet,
+          debug):
+    """Check C files and directories (walked for .c and .h) for struct page role misuse."""
+    try:
+        model = load_model()
+        all_rules = load_rules(model)
+        rules = select_rules(all_rules, _split_ids(select), _split_ids(ignore_ids))
+        opts = Options(jobs=jobs, exclude=tuple(exclude), kernel_tree=kernel_tree)
+        if max_file_size:
+            opts.max_file_size = max_file_size
+        result = run(list(paths), model, rules, opts, known_ids=set(all_rules.rules))
+        color = fmt == "text" and output is None and use_color(sys.stdout)
+        text = FORMATTERS[fmt](result, rules, color=color, statistics=statistics, quiet=quiet)
+        if output:
+            write_atomic(output, text)
+            if fmt != "text" and not quiet:
+                click.echo(f"{len(result.findings)} findings written to {output}", err=True)
+        else:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+    except DataError as exc:
+        click.echo(f"pagecheck: error: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+    except KeyboardInterrupt:
+        click.echo("pagecheck: interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # internal error: one line, traceback on --debug
+        if debug:
+            traceback.print_exc()
+        click.echo(f"pagecheck: internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
+                   err=True)
+        sys.exit(EXIT_ERROR)
+    sys.exit(EXIT_FINDINGS if result.findings or result.unused_ignores else EXIT_CLEAN)
+
+
+@main.command("rules")
+def rules_cmd():
+    """List every rule."""
+    try:
+        model = load_model()
+        rs = load_rules(model)
+    except DataError as exc:
+        click.echo(f"pagecheck: error: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+    for r in sorted(rs, key=lambda r: r.id):
+        click.echo(f"{r.id}  {r.name:38s} {r.severity:8s} {r.summary}")
+
+
+@main.command("rule")
+@click.argument("rule_id")
+def rule_cmd(rule_id):
+    """Show one rule's documentation."""
+    try:
+        model = load_model()
+        rs = load_rules(model)
+    except DataError as exc:
+        click.echo(f"pagecheck: error: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+    r = rs.get(rule_id)
+    if r is None:
+        click.echo(f"pagecheck: error: no rule {rule_id!r} (see `pagecheck rules`)", err=True)
+        sys.exit(EXIT_ERROR)
+    click.echo(f"# {r.id} {r.name}\n\n{r.summary}\n\nSeverity: {r.severity}   Confidence: {r.confidence}\n")
+    click.echo(r.doc)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,101 @@
+"""Stage 2 — parse: tree-sitter-c over kernel C.  The only module importing tree_sitter.
+
+Kernel sources are full of annotation macros that the C grammar cannot know
+(`__rcu`, `__must_check`, `__acquires(x)`, `__always_inline` ...).  Left in,
+they turn whole function headers into ERROR nodes and we lose the function.
+We blank them out with spaces of the same length before parsing, so byte
+offsets (and so lines and columns) are unchanged.  The share of function
+definitions this recovers on a real tree is measured by `bench/parse_recovery.py`.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from importlib import resources
+
+import tree_sitter_c
+from tree_sitter import Language, Node, Parser, Query, QueryCursor, Tree
+
+__all__ = ["Node", "parse", "mask_annotations", "query", "captures_in", "function_matches"]
+
+# Annotation words that take no arguments.  Each is a pure attribute in the
+# kernel (include/linux/compiler*.h, init.h, cache.h): removing it never
+# changes which declarations or expressions exist.
+_BARE = (
+    "__rcu __user __iomem __percpu __kernel __force __bitwise __nocast __safe __private "
+    "__must_check __always_inline __init __exit __initdata __exitdata __initconst "
+    "__read_mostly __ro_after_init __maybe_unused __always_unused __used __cold __hot "
+    "__weak __pure __packed __noreturn __latent_entropy __refdata __ref __meminit "
+    "__meminitdata __init_or_module __net_init __net_exit __net_initdata __sched "
+    "__visible __randomize_layout __no_randomize_layout __no_kcsan __noinstr noinstr "
+    "notrace asmlinkage __nocfi __attribute_const__ __malloc __cacheline_aligned "
+    "__cacheline_aligned_in_smp ____cacheline_aligned ____cacheline_aligned_in_smp "
+    "__nonstring __no_sanitize_address __lockdep_no_validate __must_be_array "
+    "__flatten __mustcheck __deprecated __initdata_or_module __devinit __devexit "
+    "__cpuinit __always_used __kprobes __irq_entry __softirq_entry __noclone "
+    "__no_stack_protector __fix_address __bpf_kfunc __nocapture __ksym __weak_alias "
+    "__counted_by_ptr __aligned_largest __this_module noinline __section_irqentry "
+    "__releases_shared __acquires_shared __iomem_rcu __ptr_align __xsk_pool"
+).split()
+
+# Annotation macros that take a (possibly nested) argument list.
+_WITH_ARGS = (
+    "__acquires __releases __must_hold __cond_acquires __cond_releases __cond_lock "
+    "__printf __scanf __alloc_size __section __aligned __counted_by __sized_by "
+    "__free __guarded_by __pt_guarded_by __diagnose_as __realloc_size __assume_aligned "
+    "__nonnull __access __no_sanitize __cleanup __must_hold_shared __acquire_ret "
+    "__designated_init __ro_after_init_scoped"
+).split()
+
+_MASK_RE = re.compile(
+    rb"\b(?:"
+    + rb"|".join(re.escape(w.encode()) for w in _WITH_ARGS)
+    + rb")\s*\((?:[^()]|\((?:[^()]|\([^()]*\))*\))*\)"
+    + rb"|\b(?:"
+    + rb"|".join(re.escape(w.encode()) for w in sorted(_BARE, key=len, reverse=True))
+    + rb")\b"
+)
+
+
+def _blank(m: re.Match[bytes]) -> bytes:
+    # keep newlines so line numbers survive multi-line argument lists
+    return re.sub(rb"[^\n]", b" ", m.group(0))
+
+
+def mask_annotations(data: bytes) -> bytes:
+    """Blank kernel annotation macros, preserving every byte offset."""
+    return _MASK_RE.sub(_blank, data)
+
+
+@lru_cache(maxsize=1)
+def _language() -> Language:
+    return Language(tree_sitter_c.language())
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Parser:
+    return Parser(_language())
+
+
+def parse(data: bytes, mask: bool = True) -> Tree:
+    return _parser().parse(mask_annotations(data) if mask else data)
+
+
+@lru_cache(maxsize=None)
+def query(name: str) -> Query:
+    """Load and compile pagecheck/queries/<name>.scm once per process."""
+    text = resources.files("pagecheck").joinpath("queries", f"{name}.scm").read_text()
+    return Query(_language(), text)
+
+
+def captures_in(q: Query, node: Node, start: int | None = None, end: int | None = None):
+    """Run a query (in C) and return its matches as (pattern_index, {name: [nodes]})."""
+    cursor = QueryCursor(q)
+    if start is not None:
+        cursor.set_byte_range(start, end)
+    return cursor.matches(node)
+
+
+def function_matches(tree: Tree):
+    return captures_in(query("functions"), tree.root_node)

@@ -1,0 +1,63 @@
+"""--format text: `path:line:col: PG### message` with the evidence lines under it.
+
+Colour comes from rich when writing to a terminal; plain text otherwise, or
+when NO_COLOR is set.  The first line of each finding is stable for editors
+and grep.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections import Counter
+
+from rich.console import Console
+from rich.markup import escape
+
+from .json_report import _rel
+
+_STYLE = {"error": "bold red", "warning": "yellow", "note": "cyan"}
+
+
+def render(result, rules, color: bool = False, statistics: bool = False, quiet: bool = False, **_kw) -> str:
+    buf = io.StringIO()
+    console = Console(file=buf, force_terminal=color, no_color=not color, highlight=False, width=400,
+                      soft_wrap=True)
+    root = result.root
+    for f in result.findings:
+        style = _STYLE.get(f.severity, "")
+        console.print(f"[bold]{escape(_rel(f.path, root))}:{f.line}:{f.col}:[/bold] "
+                      f"[{style}]{f.rule}[/{style}] {escape(f.message)}")
+        if not quiet:
+            for s in f.evidence:
+                console.print(f"    [dim]{escape(_rel(s.path, root))}:{s.line}:[/dim] {escape(s.message)}")
+    for ig, why in result.unused_ignores:
+        console.print(f"[bold]{escape(_rel(ig.path, root))}:{ig.line}:1:[/bold] [yellow]PG001[/yellow] "
+                      f"inline ignore[{','.join(ig.ids)}] {why}")
+    if statistics:
+        counts = Counter(f.rule for f in result.findings)
+        if counts:
+            console.print()
+        for rid, n in sorted(counts.items()):
+            r = rules.get(rid)
+            console.print(f"{n:6d}  {rid}  {r.name if r else ''}")
+    if not quiet:
+        for d in result.diagnostics:
+            console.print(f"[dim]{escape(_rel(d.path, root))}: not analysed: {d.reason}"
+                          f"{(' (' + escape(d.detail) + ')') if d.detail else ''}[/dim]")
+        s = result.stats
+        n = len(result.findings)
+        console.print(
+            f"[bold]{n} finding{'s' if n != 1 else ''}[/bold] in {s.get('files', 0)} files "
+            f"({s.get('analysed', 0)} analysed, {s.get('prefiltered', 0)} with nothing page-related, "
+            f"{s.get('skipped', 0)} not analysed)"
+        )
+    return buf.getvalue()
+
+
+def use_color(stream) -> bool:
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return hasattr(stream, "isatty") and stream.isatty()
