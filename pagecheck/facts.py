@@ -258,6 +258,13 @@ def _val(node) -> Val | None:
             if op is not None and op.type == ">>":
                 node = node.child_by_field_name("left")
                 continue
+            # pointer arithmetic `buf + off` stays inside buf's allocation
+            if op is not None and op.type in ("+", "-"):
+                left = node.child_by_field_name("left")
+                if left is not None and left.type in ("identifier", "field_expression", "call_expression",
+                                                      "parenthesized_expression", "cast_expression"):
+                    node = left
+                    continue
             return None
         if t == "call_expression" and not path:
             return Val(f"@{node.start_byte}", None)
