@@ -15,6 +15,7 @@ import traceback
 import click
 
 from . import __version__
+from . import baseline as baseline_mod, config as config_mod, diffmode, suppress
 from .model import DataError, load_model
 from .report import FORMATTERS
 from .report.text import use_color
@@ -47,6 +48,26 @@ def _split_ids(values) -> list[str]:
     return out
 
 
+def _selectors(flag: str, values) -> list[str]:
+    ids = _split_ids(values)
+    for s in ids:
+        if not config_mod.SELECTOR_RE.match(s):
+            raise click.BadParameter(f"{s!r} is not a rule ID or prefix (like PG301 or PG3)", param_hint=flag)
+    return ids
+
+
+def _git_dir(paths) -> str:
+    """Where to ask git: the directory of the first path (pre-commit and CI run at the top anyway)."""
+    first = os.path.abspath(paths[0])
+    return first if os.path.isdir(first) else os.path.dirname(first)
+
+
+# PG001 reports an inline ignore that names an unknown rule or suppresses nothing.  It is
+# not a rule file; `--ignore PG001` silences it.  --select does not: the runner already
+# judges "suppresses nothing" only for the selected rules.
+UNUSED_IGNORE_ID = "PG001"
+
+
 class _Fail(Exception):
     pass
 
@@ -59,12 +80,12 @@ def main() -> None:
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-@click.option("--format", "fmt", type=click.Choice(sorted(FORMATTERS)), default="text", show_default=True,
-              help="Output format.")
+@click.option("--format", "fmt", type=click.Choice(sorted(FORMATTERS)), default=None,
+              help="Output format [default: text].")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the report to FILE (atomically).")
 @click.option("--kernel-tree", type=click.Path(file_okay=False, exists=True),
               help="Kernel tree to take layouts and helper knowledge from (for out-of-tree code).")
-@click.option("--jobs", "-j", type=click.IntRange(0), default=0, help="Worker processes (0 = all cores).")
+@click.option("--jobs", "-j", type=click.IntRange(0), default=None, help="Worker processes (0 = all cores) [default: 0].")
 @click.option("--select", multiple=True, help="Only these rule IDs or prefixes (PG1, PG301); comma-separated.")
 @click.option("--ignore", "ignore_ids", multiple=True, help="Skip these rule IDs or prefixes; comma-separated.")
 @click.option("--exclude", multiple=True, help="Glob of paths to leave out (repeatable).")
@@ -72,18 +93,47 @@ def main() -> None:
               help="Skip (and report) files larger than this many bytes [default: 4 MiB].")
 @click.option("--statistics", is_flag=True, help="Print the number of findings per rule.")
 @click.option("--quiet", "-q", is_flag=True, help="Only the findings, no evidence or summary.")
+@click.option("--diff", "diff_rev", metavar="REV",
+              help="Only findings on lines added or changed since git revision REV (whole files are still analysed).")
+@click.option("--baseline", "baseline_file", type=click.Path(dir_okay=False),
+              help="Only findings not recorded in this baseline file.")
+@click.option("--write-baseline", type=click.Path(dir_okay=False),
+              help="Record the current findings in FILE (to use with --baseline) and exit 0.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False),
+              help="Configuration file [default: nearest .pagecheck.toml or pyproject.toml with [tool.pagecheck]].")
+@click.option("--isolated", is_flag=True, help="Ignore all configuration files.")
 @click.option("--debug", is_flag=True, help="Show tracebacks for internal errors.")
 def check(paths, fmt, output, kernel_tree, jobs, select, ignore_ids, exclude, max_file_size, statistics, quiet,
-          debug):
+          diff_rev, baseline_file, write_baseline, config_file, isolated, debug):
     """Check C files and directories (walked for .c and .h) for struct page role misuse."""
     try:
+        # a flag given on the command line replaces the configuration file's value
+        cfg = config_mod.resolve(config_file, isolated, paths)
+        fmt = fmt or cfg.format or "text"
+        selected = _selectors("--select", select) or list(cfg.select)
+        ignored = _selectors("--ignore", ignore_ids) or list(cfg.ignore)
+        if write_baseline and diff_rev:
+            raise click.UsageError("--write-baseline records every finding; it cannot be combined with --diff")
+        baseline_file = baseline_file or (cfg.baseline if not write_baseline else None)
+        base = baseline_mod.load(baseline_file) if baseline_file else None
+        changed = diffmode.changed_lines(diff_rev, _git_dir(paths)) if diff_rev else None
         model = load_model()
         all_rules = load_rules(model)
-        rules = select_rules(all_rules, _split_ids(select), _split_ids(ignore_ids))
-        opts = Options(jobs=jobs, exclude=tuple(exclude), kernel_tree=kernel_tree)
-        if max_file_size:
-            opts.max_file_size = max_file_size
+        rules = select_rules(all_rules, selected, ignored)
+        opts = Options(jobs=jobs if jobs is not None else (cfg.jobs or 0),
+                       exclude=tuple(exclude) or config_mod.exclude_patterns(cfg),
+                       kernel_tree=kernel_tree or cfg.kernel_tree)
+        if max_file_size or cfg.max_file_size:
+            opts.max_file_size = max_file_size or cfg.max_file_size
         result = run(list(paths), model, rules, opts, known_ids=set(all_rules.rules))
+        if write_baseline:
+            result = suppress.apply(result, cfg, report_unused_ignores=False)
+            write_atomic(write_baseline, baseline_mod.dumps(result.findings, result.root))
+            if not quiet:
+                click.echo(f"{len(result.findings)} findings recorded in {write_baseline}", err=True)
+            sys.exit(EXIT_CLEAN)
+        report_unused = not any(UNUSED_IGNORE_ID.startswith(s.upper()) for s in ignored)
+        result = suppress.apply(result, cfg, base, changed, report_unused_ignores=report_unused)
         color = fmt == "text" and output is None and use_color(sys.stdout)
         text = FORMATTERS[fmt](result, rules, color=color, statistics=statistics, quiet=quiet)
         if output:
@@ -93,12 +143,14 @@ def check(paths, fmt, output, kernel_tree, jobs, select, ignore_ids, exclude, ma
         else:
             sys.stdout.write(text)
             sys.stdout.flush()
-    except DataError as exc:
+    except (DataError, diffmode.DiffError) as exc:
         click.echo(f"pagecheck: error: {exc}", err=True)
         sys.exit(EXIT_ERROR)
     except KeyboardInterrupt:
         click.echo("pagecheck: interrupted", err=True)
         sys.exit(130)
+    except click.ClickException:  # usage errors: click prints them, exit 2
+        raise
     except Exception as exc:  # internal error: one line, traceback on --debug
         if debug:
             traceback.print_exc()
