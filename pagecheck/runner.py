@@ -24,7 +24,8 @@ from .model import RoleModel
 from .rules import RuleSet
 from .source import DEFAULT_MAX_FILE_SIZE, Skipped, compile_prefilter, discover, read_source
 
-IGNORE_RE = re.compile(rb"pagecheck:\s*ignore\[([^\]]*)\]")
+# `ignore` without a bracket is matched too, so that a missing ID list is reported, not ignored
+IGNORE_RE = re.compile(rb"pagecheck:\s*ignore\b(?:\[([^\]\n]*)\])?")
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,8 @@ def _scan_ignores(path: str, data: bytes) -> tuple[Ignore, ...]:
     out = []
     for m in IGNORE_RE.finditer(data):
         line = data.count(b"\n", 0, m.start()) + 1
-        ids = tuple(x.strip().decode("ascii", "replace").upper() for x in m.group(1).split(b",") if x.strip())
+        ids = tuple(x.strip().decode("ascii", "replace").upper() for x in (m.group(1) or b"").split(b",")
+                    if x.strip())
         out.append(Ignore(path, line, ids))
     return tuple(out)
 
