@@ -250,9 +250,11 @@ def exclude_patterns(cfg: Config, cwd: str | None = None) -> tuple[str, ...]:
     for g in cfg.exclude:
         out.append(g)
         if "/" in g and not g.startswith(("*", "/")):
-            anchored = os.path.join(cfg.base, g)
-            out.append(anchored)
+            anchored = os.path.join(cfg.base, g.rstrip("/"))
+            out += [anchored, anchored + "/*"]
             rel = os.path.relpath(anchored, cwd)
             if not rel.startswith(".."):
-                out.append(rel)
+                # "net/*", never a bare "net": discover() also matches base names, and a
+                # bare name would exclude every directory called net
+                out += [rel + "/*"] + ([rel] if "/" in rel else [])
     return tuple(dict.fromkeys(out))
