@@ -8,6 +8,7 @@ an exit 2.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import tempfile
 import traceback
@@ -68,6 +69,14 @@ def _git_dir(paths) -> str:
 UNUSED_IGNORE_ID = "PG001"
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM as an exception: unwinding terminates the worker pool and drops temp files."""
+
+
+def _on_sigterm(signum, frame):
+    raise _Terminated()
+
+
 class _Fail(Exception):
     pass
 
@@ -106,6 +115,7 @@ def main() -> None:
 def check(paths, fmt, output, kernel_tree, jobs, select, ignore_ids, exclude, max_file_size, statistics, quiet,
           diff_rev, baseline_file, write_baseline, config_file, isolated, debug):
     """Check C files and directories (walked for .c and .h) for struct page role misuse."""
+    prev_sigterm = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         # a flag given on the command line replaces the configuration file's value
         cfg = config_mod.resolve(config_file, isolated, paths)
@@ -146,9 +156,10 @@ def check(paths, fmt, output, kernel_tree, jobs, select, ignore_ids, exclude, ma
     except (DataError, diffmode.DiffError) as exc:
         click.echo(f"pagecheck: error: {exc}", err=True)
         sys.exit(EXIT_ERROR)
-    except KeyboardInterrupt:
-        click.echo("pagecheck: interrupted", err=True)
-        sys.exit(130)
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: workers are gone, no output file was written
+        terminated = isinstance(exc, _Terminated)
+        click.echo(f"pagecheck: {'terminated' if terminated else 'interrupted'}", err=True)
+        sys.exit(128 + (signal.SIGTERM if terminated else signal.SIGINT))
     except click.ClickException:  # usage errors: click prints them, exit 2
         raise
     except Exception as exc:  # internal error: one line, traceback on --debug
@@ -157,6 +168,8 @@ def check(paths, fmt, output, kernel_tree, jobs, select, ignore_ids, exclude, ma
         click.echo(f"pagecheck: internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
                    err=True)
         sys.exit(EXIT_ERROR)
+    finally:
+        signal.signal(signal.SIGTERM, prev_sigterm)
     sys.exit(EXIT_FINDINGS if result.findings or result.unused_ignores else EXIT_CLEAN)
 
 

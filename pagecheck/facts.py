@@ -148,6 +148,13 @@ class FileFacts:
     n_error_nodes: int  # ERROR nodes at the top level (parse damage)
     has_error: bool = False
     notes: tuple[str, ...] = field(default=())
+    size: int = 0  # bytes in the file
+    error_bytes: int = 0  # bytes inside ERROR nodes: what the parse could not recover
+
+    @property
+    def parsed_share(self) -> float:
+        """Share of the file's bytes that parsed into C (1.0 for a clean parse)."""
+        return 1.0 - self.error_bytes / self.size if self.size else 1.0
 
 
 def _text(node) -> str:
@@ -506,7 +513,9 @@ def extract(src: SourceFile, relevant=None) -> FileFacts:
             n_functions += 1
             fn = caps["function"][0]
             body = caps["body"][0]
-            if relevant is not None and not relevant.search(src.data, body.start_byte, body.end_byte):
+            # the header counts too: a wrapper `void rx_put(struct page *page)` that only
+            # calls another function is what interprocedural summaries chain through
+            if relevant is not None and not relevant.search(src.data, fn.start_byte, body.end_byte):
                 continue
             name, params, depth = _function_header(fn, caps["decl"][0])
             if name is None:
@@ -532,6 +541,8 @@ def extract(src: SourceFile, relevant=None) -> FileFacts:
         n_relevant=len(functions),
         n_error_nodes=n_errors,
         has_error=root.has_error,
+        size=len(src.data),
+        error_bytes=parse.error_bytes(tree) if root.has_error else 0,
     )
 
 

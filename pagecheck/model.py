@@ -31,8 +31,20 @@ class DataError(Exception):
         super().__init__(f"{self.path}: {key}: {message}" if key else f"{self.path}: {message}")
 
 
+RULES_DIR_ENV = "PAGECHECK_RULES_DIR"
+
+
 def rules_dir() -> Path:
-    """rules/ beside the package in a checkout, else the copy installed as pagecheck.rules."""
+    """$PAGECHECK_RULES_DIR if set, else rules/ beside the package in a checkout,
+    else the copy installed as pagecheck.rules.
+
+    The variable points pagecheck at a rule directory being written or tested
+    (it has roles/, operations.toml and <family>/PG###-name.toml); a broken one
+    gives a one-line error naming the file and key, and exit 2.
+    """
+    env = os.environ.get(RULES_DIR_ENV)
+    if env:
+        return Path(env)
     here = Path(__file__).resolve().parent
     checkout = here.parent / "rules"
     if (checkout / "roles").is_dir():
@@ -48,6 +60,8 @@ def load_toml(path: Path) -> dict:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise DataError(path, "", f"not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(path, "", f"not valid TOML: not UTF-8 (byte {exc.start})") from None
     except OSError as exc:
         raise DataError(path, "", f"cannot read: {exc.strerror}") from None
 
@@ -255,8 +269,8 @@ def load_model(base: Path | None = None) -> RoleModel:
     digest = hashlib.sha256()
     roles: dict[str, Role] = {}
     for p in sorted(roles_dir.glob("*.toml")):
+        r = _load_role(p)  # first: an unreadable file is a DataError, not a traceback
         digest.update(p.name.encode() + p.read_bytes())
-        r = _load_role(p)
         roles[r.id] = r
     ops_path = base / "operations.toml"
     digest.update(ops_path.read_bytes() if ops_path.exists() else b"")

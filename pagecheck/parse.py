@@ -17,7 +17,7 @@ from importlib import resources
 import tree_sitter_c
 from tree_sitter import Language, Node, Parser, Query, QueryCursor, Tree
 
-__all__ = ["Node", "parse", "mask_annotations", "query", "captures_in", "function_matches"]
+__all__ = ["Node", "parse", "mask_annotations", "query", "captures_in", "function_matches", "error_bytes"]
 
 # Annotation words that take no arguments.  Each is a pure attribute in the
 # kernel (include/linux/compiler*.h, init.h, cache.h): removing it never
@@ -95,6 +95,26 @@ def captures_in(q: Query, node: Node, start: int | None = None, end: int | None 
     if start is not None:
         cursor.set_byte_range(start, end)
     return cursor.matches(node)
+
+
+def error_bytes(tree: Tree) -> int:
+    """Bytes covered by ERROR nodes (outermost only, overlaps merged): the parse damage.
+
+    The query runs in C, so a file of 20,000 nested errors costs no Python stack.
+    """
+    spans = sorted((n.start_byte, n.end_byte) for n in QueryCursor(query("errors")).captures(tree.root_node)
+                   .get("error", ()))
+    if tree.root_node.type == "ERROR":
+        spans.append((tree.root_node.start_byte, tree.root_node.end_byte))
+        spans.sort()
+    total, cur_start, cur_end = 0, 0, 0
+    for start, end in spans:
+        if start >= cur_end:
+            total += cur_end - cur_start
+            cur_start, cur_end = start, end
+        elif end > cur_end:
+            cur_end = end
+    return total + cur_end - cur_start
 
 
 def function_matches(tree: Tree):

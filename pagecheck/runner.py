@@ -18,13 +18,23 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import facts as facts_mod
+from . import kerneltree, layouts
 from .engine import Engine, Finding
-from .infer import TypeEnv, analyse
+from .infer import TypeEnv
 from .model import RoleModel
+from .summaries import TreeResult, analyse_tree, load_generic_members
 from .rules import RuleSet
 from .source import DEFAULT_MAX_FILE_SIZE, Skipped, compile_prefilter, discover, read_source
 
 # `ignore` without a bracket is matched too, so that a missing ID list is reported, not ignored
+# An analysed file whose parse recovered less than this share of its bytes is
+# reported as a "parse-errors" diagnostic (it is still analysed: findings in the
+# parts that parsed are kept).  Tree-sitter recovers locally from most kernel
+# macro tricks, so two thirds of kernel files have some ERROR node, nearly all
+# covering under 1% of the file; below 90% a material part was lost.
+PARSE_REPORT_BELOW = 0.9
+PARTIAL_REASONS = frozenset({"parse-errors"})  # diagnostics about files that were still analysed
+
 IGNORE_RE = re.compile(rb"pagecheck:\s*ignore\b(?:\[([^\]\n]*)\])?")
 
 
@@ -72,6 +82,21 @@ class RunResult:
 _WORKER: dict = {}
 
 
+def _init_pool_worker(prefilter_words: list[str], max_size: int) -> None:
+    """Pool workers leave interrupts to the parent.
+
+    Ctrl-C reaches the whole process group: the parent gets KeyboardInterrupt
+    and terminates the pool, so workers ignore SIGINT (no traceback per worker).
+    SIGTERM gets its default action back (a forked worker inherits the CLI's
+    handler), so Pool.terminate() stops a worker at once, even mid-parse.
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _init_worker(prefilter_words, max_size)
+
+
 def _init_worker(prefilter_words: list[str], max_size: int) -> None:
     _WORKER["prefilter"] = compile_prefilter(prefilter_words)
     _WORKER["max_size"] = max_size
@@ -81,8 +106,11 @@ def _scan_ignores(path: str, data: bytes) -> tuple[Ignore, ...]:
     if b"pagecheck:" not in data:
         return ()
     out = []
+    line, last = 1, 0
     for m in IGNORE_RE.finditer(data):
-        line = data.count(b"\n", 0, m.start()) + 1
+        # count lines incrementally: a file of 100,000 ignores must stay linear
+        line += data.count(b"\n", last, m.start())
+        last = m.start()
         ids = tuple(x.strip().decode("ascii", "replace").upper() for x in (m.group(1) or b"").split(b",")
                     if x.strip())
         out.append(Ignore(path, line, ids))
@@ -120,7 +148,7 @@ def _map_files(paths: list[str], words: list[str], max_size: int, jobs: int):
 
     ctx = mp.get_context("fork") if hasattr(os, "fork") else mp.get_context()
     chunk = max(1, min(64, len(paths) // (jobs * 8)))
-    with ctx.Pool(jobs, initializer=_init_worker, initargs=(words, max_size)) as pool:
+    with ctx.Pool(jobs, initializer=_init_pool_worker, initargs=(words, max_size)) as pool:
         yield from pool.imap(process_file, paths, chunksize=chunk)
 
 
@@ -138,6 +166,26 @@ def find_tree_root(paths: list[str]) -> str | None:
     return None
 
 
+def global_phase(model: RoleModel, facts: list[facts_mod.FileFacts],
+                 helpers: list[facts_mod.FileFacts] = ()) -> TreeResult:
+    """The tree-wide part: struct types, summaries, member values, per-function roles.
+
+    A pure function of the facts (and the layout already applied to `model`),
+    so facts from a cache feed it unchanged.  `helpers` (kernel-tree files a
+    module calls into) inform summaries and types but are not reported on.
+    """
+    every = list(facts) + list(helpers)
+    env = TypeEnv.build(every)
+    return analyse_tree(model, env, every, load_generic_members(), report={ff.path for ff in facts})
+
+
+def _layout_stats(layout) -> str:
+    if layout is None:
+        return "built-in tables (no include/linux/mm_types.h found)"
+    arms = ", ".join(a.role or "-" for a in layout.arms)
+    return f"{layout.tree}: struct page arms [{arms}]; descriptors [{', '.join(sorted(layout.descriptors))}]"
+
+
 def fingerprint(f: Finding, rel: str, ordinal: int) -> str:
     """Stable across unrelated line shifts: rule, file, function, value, and which occurrence."""
     h = hashlib.sha256(f"{f.rule}|{rel}|{f.function}|{f.value}|{ordinal}".encode())
@@ -148,7 +196,12 @@ def run(paths: list[str], model: RoleModel, rules: RuleSet, opts: Options, progr
         known_ids: set[str] | None = None) -> RunResult:
     """known_ids: every rule ID that exists (deselected ones too), to judge inline ignores."""
     known = known_ids if known_ids is not None else set(rules.rules)
+    # the tree's own struct page layout decides which role owns each field
+    layout_tree = opts.kernel_tree or find_tree_root(paths)
+    layout = layouts.read(layout_tree, model) if layout_tree else None
+    model = layouts.apply(model, layout)
     files, diags = discover(paths, opts.exclude)
+    n_discover_skips = len(diags)
     jobs = opts.jobs or os.cpu_count() or 1
     words = sorted(model.words())
     results: list[FileResult] = []
@@ -167,14 +220,30 @@ def run(paths: list[str], model: RoleModel, rules: RuleSet, opts: Options, progr
         return Path(p).as_posix() if r.startswith("..") else Path(r).as_posix()
 
     all_facts = [r.facts for r in results if r.facts is not None]
-    env = TypeEnv.build(all_facts)
+    helpers: list[facts_mod.FileFacts] = []
+    helper_stats: dict = {}
+    if opts.kernel_tree:
+        def extract(ps: list[str]):
+            return (res.facts for res in _map_files(ps, words, opts.max_file_size, jobs))
+
+        skip = set(model.source_role) | set(model.converters) | set(model.operations) | set(model.helper_roles)
+        helpers, helper_stats = kerneltree.helper_facts(opts.kernel_tree, all_facts, skip, extract)
+    tree = global_phase(model, all_facts, helpers)
     engine = Engine(model, rules)
     raw: list[Finding] = []
-    for ff in all_facts:
+    for r in results:
+        if r.facts is None:
+            continue
         try:
-            raw.extend(engine.evaluate(analyse(model, env, ff), relpath=rel))
-        except Exception as exc:  # keep the other files' findings
-            diags.append(Skipped(ff.path, "internal-error", f"{type(exc).__name__}: {exc}"))
+            raw.extend(engine.evaluate(tree.roles_of(r.facts), relpath=rel))
+        except Exception as exc:  # keep the other files' findings; this one is not analysed
+            r.status = "skipped"
+            r.skipped = Skipped(r.path, "internal-error", f"{type(exc).__name__}: {exc}")
+            continue
+        share = r.facts.parsed_share
+        if share < PARSE_REPORT_BELOW:
+            diags.append(Skipped(r.path, "parse-errors",
+                                 f"analysed the {share:.0%} of the file that parsed"))
 
     # suppression by inline comments, then fingerprints
     ignores: dict[str, list[Ignore]] = {}
@@ -214,12 +283,22 @@ def run(paths: list[str], model: RoleModel, rules: RuleSet, opts: Options, progr
     for r in results:
         if r.skipped is not None:
             diags.append(r.skipped)
+    diags.sort(key=lambda d: d.path)
+    # Every input is counted once: files + discovery-time diagnostics (an unreadable
+    # path or directory, a directory named foo.c) = analysed + prefiltered + skipped.
+    not_analysed = Counter(d.reason for d in diags if d.reason not in PARTIAL_REASONS)
     stats = {
-        "files": len(files),
+        "files": len(files) + n_discover_skips,
         "analysed": sum(1 for r in results if r.status == "analysed"),
         "prefiltered": sum(1 for r in results if r.status == "prefiltered"),
-        "skipped": sum(1 for r in results if r.status == "skipped"),
+        "skipped": sum(1 for r in results if r.status == "skipped") + n_discover_skips,
+        "not_analysed": dict(sorted(not_analysed.items())),
+        "parse_errors": sum(1 for f in all_facts if f.has_error),
+        "partly_parsed": sum(1 for d in diags if d.reason in PARTIAL_REASONS),
         "functions": sum(f.n_functions for f in all_facts),
         "functions_analysed": sum(f.n_relevant for f in all_facts),
+        "layout": _layout_stats(layout),
+        **tree.stats,
+        **helper_stats,
     }
     return RunResult(final, results, diags, unused, stats, root)

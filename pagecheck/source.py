@@ -95,27 +95,51 @@ def discover(paths: Iterable[str], exclude: Iterable[str] = ()) -> tuple[list[st
         if not stat.S_ISDIR(st.st_mode):
             add(root)
             continue
-        for dirpath, dirnames, filenames in os.walk(root, onerror=None, followlinks=False):
+        def walk_error(exc: OSError) -> None:
+            # a directory we cannot list: its files are unknown, say so
+            skipped.append(Skipped(exc.filename or root, "unreadable", f"cannot list directory: {exc.strerror or exc}"))
+
+        for dirpath, dirnames, filenames in os.walk(root, onerror=walk_error, followlinks=False):
             dirnames.sort()
+            # Hidden directories (.git, quilt's .pc backups, editor caches) are not
+            # walked: they hold no sources of the tree, or stale copies that would
+            # double the findings.  Naming one on the command line walks it.
             dirnames[:] = [d for d in dirnames if not d.startswith(".") and not excluded(os.path.join(dirpath, d))]
+            for d in dirnames:
+                # a directory named foo.c is walked, and accounted for as "not a file"
+                if d.endswith(C_SUFFIXES):
+                    p = os.path.normpath(os.path.join(dirpath, d))
+                    what = "symbolic link to a directory" if os.path.islink(p) else "is a directory"
+                    skipped.append(Skipped(p, "not-a-file", what))
             for name in sorted(filenames):
                 if name.endswith(C_SUFFIXES):
                     add(os.path.join(dirpath, name))
-            # directories with .c/.h names are not files: report them so they are accounted for
     return found, skipped
 
 
+def _stat_error(path: str, exc: OSError) -> str:
+    """Why stat() failed, telling a dangling symlink from a file that vanished."""
+    if isinstance(exc, FileNotFoundError) and os.path.islink(path):
+        return "broken symbolic link"
+    return exc.strerror or str(exc)
+
+
 def read_source(path: str, max_size: int = DEFAULT_MAX_FILE_SIZE) -> SourceFile | Skipped:
+    """Read one file as bytes, or say why not (unreadable, not-a-file, too-large, not-text).
+
+    The file may change or vanish between discovery and here, or while being
+    read: whatever happens, the answer is a SourceFile or a Skipped.
+    """
     try:
         st = os.stat(path)
     except OSError as exc:
-        return Skipped(path, "unreadable", exc.strerror or str(exc))
+        return Skipped(path, "unreadable", _stat_error(path, exc))
     if stat.S_ISDIR(st.st_mode):
         return Skipped(path, "not-a-file", "is a directory")
     if not stat.S_ISREG(st.st_mode):
         return Skipped(path, "not-a-file", "not a regular file")
     if st.st_size > max_size:
-        return Skipped(path, "too-large", f"{st.st_size} bytes > limit {max_size}")
+        return Skipped(path, "too-large", f"{st.st_size} bytes > limit {max_size}, see --max-file-size")
     try:
         with open(path, "rb") as fh:
             data = fh.read(max_size + 1)

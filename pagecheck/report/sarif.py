@@ -32,6 +32,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from .. import INFORMATION_URI, __version__
+from ..runner import PARTIAL_REASONS
 
 SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 BASE_ID = "SRCROOT"
@@ -183,11 +184,15 @@ def _unused_ignore_result(ig, why: str, root: str, index: dict[str, int]) -> dic
     }
 
 
+_FILE_COUNTS = ("files", "analysed", "prefiltered", "skipped", "not_analysed", "partly_parsed")
+
+
 def _notification(d, root: str) -> dict:
     detail = f": {d.detail}" if d.detail else ""
+    partly = d.reason in PARTIAL_REASONS  # analysed, but only what parsed
     return {
-        "level": "error" if d.reason == "internal-error" else "warning",
-        "message": {"text": f"not analysed: {d.reason}{detail}"},
+        "level": "error" if d.reason == "internal-error" else "note" if partly else "warning",
+        "message": {"text": f"{'partly analysed' if partly else 'not analysed'}: {d.reason}{detail}"},
         "locations": [_location(d.path, root)],
         "descriptor": {"id": f"pagecheck/{d.reason}"},
     }
@@ -215,6 +220,8 @@ def document(result, rules) -> dict:
             "invocations": [{
                 "executionSuccessful": True,
                 "toolExecutionNotifications": [_notification(d, root) for d in result.diagnostics],
+                # the accounting: every input file is analysed, prefiltered or skipped (with a reason)
+                "properties": {"files": {k: result.stats[k] for k in _FILE_COUNTS if k in result.stats}},
             }],
             "results": results,
             "columnKind": "unicodeCodePoints",

@@ -18,6 +18,7 @@ from collections import Counter
 from rich.console import Console
 from rich.markup import escape
 
+from ..runner import PARTIAL_REASONS
 from .json_report import _rel
 
 _STYLE = {"error": "bold red", "warning": "yellow", "note": "cyan"}
@@ -47,14 +48,18 @@ def render(result, rules, color: bool = False, statistics: bool = False, quiet: 
             console.print(f"{len(result.unused_ignores):6d}  PG001  unused-ignore")
     if not quiet:
         for d in result.diagnostics:
-            console.print(f"[dim]{escape(_rel(d.path, root))}: not analysed: {d.reason}"
+            how = "partly analysed" if d.reason in PARTIAL_REASONS else "not analysed"
+            console.print(f"[dim]{escape(_rel(d.path, root))}: {how}: {d.reason}"
                           f"{(' (' + escape(d.detail) + ')') if d.detail else ''}[/dim]")
         s = result.stats
         n = len(result.findings)
+        # every input file is in exactly one of the three counts; the reasons break down the third
+        partly = f" ({s['partly_parsed']} only in part)" if s.get("partly_parsed") else ""
+        reasons = ", ".join(f"{k} {v}" for k, v in s.get("not_analysed", {}).items())
         console.print(
             f"[bold]{n} finding{'s' if n != 1 else ''}[/bold] in {s.get('files', 0)} files "
-            f"({s.get('analysed', 0)} analysed, {s.get('prefiltered', 0)} with nothing page-related, "
-            f"{s.get('skipped', 0)} not analysed)"
+            f"({s.get('analysed', 0)} analysed{partly}, {s.get('prefiltered', 0)} with nothing page-related, "
+            f"{s.get('skipped', 0)} not analysed{(': ' + reasons) if reasons else ''})"
         )
         hidden = [f"{s[k]} {what}" for k, what in _HIDDEN if s.get(k)]
         if hidden:
