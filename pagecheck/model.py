@@ -49,9 +49,9 @@ def rules_dir() -> Path:
     checkout = here.parent / "rules"
     if (checkout / "roles").is_dir():
         return checkout
-    from importlib import resources
-
-    return Path(str(resources.files("pagecheck.rules")))
+    # installed: the wheel carries rules/ as the directory pagecheck/rules/.  Not through
+    # importlib.resources: "pagecheck.rules" imports as the module rules.py, not this directory.
+    return here / "rules"
 
 
 def load_toml(path: Path) -> dict:
