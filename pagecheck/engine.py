@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
 
-from .infer import Evidence, FunctionRoles, IDENTITY_KINDS, OpUse, Step, ValueClass
+from .infer import Evidence, FunctionRoles, IDENTITY_KINDS, OpUse, Step, ValueClass, evidence_steps, op_steps
 from .model import RoleModel
 from .rules import Rule, RuleSet
 
@@ -40,6 +40,9 @@ class Finding:
 
 def _separated(a: Evidence | OpUse, b: Evidence, a_role: str | None) -> bool:
     """True when role tests show the two places see different roles."""
+    if a.site >= 0 and a.site == b.site:
+        # both learned from one call's summary: the callee was judged on its own
+        return True
     actx, bctx = set(a.ctx), set(b.ctx)
     for r, pos in actx:
         if (r, not pos) in bctx:
@@ -54,6 +57,12 @@ def _separated(a: Evidence | OpUse, b: Evidence, a_role: str | None) -> bool:
     if (b.role, False) in actx or (a_role is not None and (a_role, False) in bctx):
         return True
     return False
+
+
+def _op_text(op: OpUse) -> str:
+    if op.site >= 0:
+        return f"{op.op}() inside {op.via}"
+    return f"`{op.op}`" if op.op.endswith("=") else f"{op.op}()"
 
 
 def owner_match(path: str, globs) -> bool:
@@ -118,8 +127,7 @@ class Engine:
             "value": at.value,
             "use": at.describe() if isinstance(at, Evidence) else f"{at.op}()",
             "use_role": self.title(use_role) if use_role else "",
-            "op": (f"`{at.op}`" if at.op.endswith("=") else f"{at.op}()") if isinstance(at, OpUse)
-            else f"{at.name}()",
+            "op": _op_text(at) if isinstance(at, OpUse) else f"{at.name}()",
             "role": self.title(why.role),
             "why": why.describe(),
             "why_line": why.line,  # kept for templates; `why` already names the lines
@@ -129,13 +137,12 @@ class Engine:
             message = rule.message.format(**fmt)
         except (KeyError, IndexError, ValueError):
             message = rule.summary
-        chain = list(why.chain) + [why.step(self.titles)]
+        chain = list(evidence_steps(why, self.titles))
         if isinstance(at, Evidence):
-            chain.append(at.step(self.titles))
+            chain.extend(evidence_steps(at, self.titles))
             roles = tuple(dict.fromkeys((why.role, at.role)))
         else:
-            chain.append(Step(at.path, at.line, at.col, f"`{at.value}` passed to {at.op}()"
-                              if not at.op.endswith("=") else f"`{at.op} {at.value}`"))
+            chain.extend(op_steps(at))
             roles = (why.role,)
         return Finding(rule.id, at.path, at.line, at.col, message, vc.function, at.value, roles,
                        tuple(chain), rule.severity)

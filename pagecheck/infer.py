@@ -15,9 +15,11 @@ engine can tell `if (PageSlab(p)) {slab} else {folio}` from a real mix.
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass, field
+import os
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable
 
-from .facts import Call, FileFacts, Function, TypeRef, Val
+from .facts import Call, FileFacts, Function, Loc, TypeRef, Val
 from .model import RoleModel
 
 IDENTITY_KINDS = ("source", "derived", "call")  # evidence of what a value *is*
@@ -48,6 +50,10 @@ class Evidence:
     ctx: tuple[tuple[str, bool], ...] = ()
     chain: tuple[Step, ...] = ()  # earlier steps (provenance through conversions / calls)
     origin: str = ""  # "virt_to_page() at line 15 of kmalloc() at line 14"
+    # byte offset of the call whose summary (or the struct member whose stores)
+    # produced this evidence; -1 when seen directly.  Two pieces of evidence from
+    # one site were already judged where they sit, so they never conflict here.
+    site: int = -1
 
     def describe(self) -> str:
         """Where the role comes from, in a few words, for finding messages."""
@@ -63,6 +69,10 @@ class Evidence:
 
     def step(self, titles: dict[str, str] | None = None) -> Step:
         t = (titles or {}).get(self.role, self.role)
+        if self.origin and self.kind != "derived":  # learned from a callee or a struct member
+            what = {"field": " field", "helper": " helper"}.get(self.kind, "")
+            verb = "comes from " if self.kind in IDENTITY_KINDS else ""
+            return Step(self.path, self.line, self.col, f"`{self.value}` {verb}{self.origin} — a {t}{what}")
         msgs = {
             "source": f"`{self.value}` comes from {self.name}() — a {t}",
             "derived": f"{self.name}(`{self.value}`) — a {t}",
@@ -83,6 +93,28 @@ class OpUse:
     pos: int
     value: str
     ctx: tuple[tuple[str, bool], ...] = ()
+    site: int = -1  # as Evidence.site: the call whose summary says the op happens inside it
+    chain: tuple[Step, ...] = ()  # the steps inside the callee(s), in order
+    via: str = ""  # "rx_put() at line 80" — where the op happens, seen from here
+
+
+def op_steps(o: OpUse) -> tuple[Step, ...]:
+    """The steps of an operation: where it is called, then (if inside a callee) where it happens."""
+    if o.site >= 0:
+        return (Step(o.path, o.line, o.col, f"`{o.value}` passed to {o.via}, which calls {o.op}()"),) + o.chain
+    what = f"`{o.op} {o.value}`" if o.op.endswith("=") else f"`{o.value}` passed to {o.op}()"
+    return (Step(o.path, o.line, o.col, what),)
+
+
+def evidence_steps(e: Evidence, titles: dict[str, str] | None = None) -> tuple[Step, ...]:
+    """The evidence's steps in the order they happen.
+
+    Provenance (a source, a conversion) happens before its last step; a use
+    learned from a callee's summary happens at the call, then inside the callee.
+    """
+    if e.site >= 0 and e.kind not in IDENTITY_KINDS:
+        return (e.step(titles),) + e.chain
+    return e.chain + (e.step(titles),)
 
 
 @dataclass(frozen=True)
@@ -115,6 +147,10 @@ class FunctionRoles:
     path: str
     values: list[ValueClass]
     fields: list[FieldAccess]
+    # what the tree-wide phase (pagecheck/summaries.py) reads back:
+    params: dict[int, ValueClass] = field(default_factory=dict)  # parameter index -> its incoming value
+    returns: list[ValueClass] = field(default_factory=list)  # values of `return x;`
+    stores: list[tuple[str, ValueClass, Loc]] = field(default_factory=list)  # member key, value stored, where
 
     def exclusive(self, p: int, q: int) -> bool:
         """True when positions p and q sit in opposite arms of one if/else or ?:."""
@@ -159,12 +195,20 @@ class TypeEnv:
 
     structs: dict[str, dict[str, TypeRef]] = field(default_factory=dict)
     returns_page: set[str] = field(default_factory=set)
+    struct_files: dict[str, list[str]] = field(default_factory=dict)  # struct name -> files defining it
+    # Filled by the tree-wide phase (pagecheck/summaries.py); empty for a lone file.
+    # summary_of(callee, calling file) -> summaries.Summary | None
+    summary_of: Callable[[str, str], Any] | None = None
+    members: dict[str, Any] = field(default_factory=dict)  # member key -> summaries.MemberValue
 
     @classmethod
     def build(cls, all_facts: list[FileFacts]) -> "TypeEnv":
         env = cls()
         for ff in all_facts:
             for s in ff.structs:
+                files = env.struct_files.setdefault(s.name, [])
+                if ff.path not in files:
+                    files.append(ff.path)
                 members = env.structs.setdefault(s.name, {})
                 for m, t in s.members:
                     members.setdefault(m, t)
@@ -172,6 +216,25 @@ class TypeEnv:
                 if fn.ret.is_page_ptr:
                     env.returns_page.add(fn.name)
         return env
+
+    def struct_home(self, name: str, from_path: str) -> str | None:
+        """The file whose `struct name` code in `from_path` sees, or None if we cannot tell.
+
+        Struct names are not unique across the tree (many drivers have a
+        `struct rx_buf`), so a tree-wide member value is keyed by where its
+        struct is defined: the file itself, else a header beside it, else the
+        one definition there is.
+        """
+        files = self.struct_files.get(name)
+        if not files:
+            return None
+        if from_path in files:
+            return from_path
+        if len(files) == 1:
+            return files[0]
+        here = os.path.dirname(from_path)
+        near = [f for f in files if os.path.dirname(f) == here]
+        return near[0] if len(near) == 1 else None
 
 
 def _member_type(env: TypeEnv, t: TypeRef, path: tuple[str, ...]) -> TypeRef | None:
@@ -314,11 +377,14 @@ class FunctionAnalysis:
         derives: list[tuple[object, object, str, str, str, int, int, int, str]] = []
         display: dict[object, str] = {}
         keys_of: dict[object, set[str]] = {}
+        first_seen: dict[object, tuple[Val, Loc]] = {}  # node -> how and where it first appears
 
-        def note(nd, v: Val) -> None:
+        def note(nd, v: Val, loc: Loc | None = None) -> None:
             if not v.key.startswith("@"):
                 display.setdefault(nd, v.key)
             keys_of.setdefault(nd, set()).add(v.key)
+            if loc is not None and (nd not in first_seen or loc.pos < first_seen[nd][1].pos):
+                first_seen[nd] = (v, loc)
 
         def show(v: Val, call_text: str | None = None) -> str:
             if v.key.startswith("@"):
@@ -326,6 +392,7 @@ class FunctionAnalysis:
                 return f"{c.callee}({', '.join(c.arg_text)})" if c else "(call)"
             return v.key
 
+        member_stores: list[tuple[str, object, Loc]] = []
         for c in fn.calls:
             rnode = (c.result, 0)
             rval = Val(c.result, None)
@@ -338,7 +405,7 @@ class FunctionAnalysis:
             if cv is not None and cv.arg < len(c.args) and c.args[cv.arg] is not None:
                 a = c.args[cv.arg]
                 anode = self.node(a, c.loc.pos)
-                note(anode, a)
+                note(anode, a, c.loc)
                 derives.append((rnode, anode, cv.name, cv.src, cv.dst, c.loc.line, c.loc.col, c.loc.pos, a.key))
                 if cv.needs:
                     ops.append((anode, OpUse(c.callee, cv.needs, path, c.loc.line, c.loc.col, c.loc.pos, show(a))))
@@ -346,7 +413,7 @@ class FunctionAnalysis:
             if op is not None and op.arg < len(c.args) and c.args[op.arg] is not None:
                 a = c.args[op.arg]
                 anode = self.node(a, c.loc.pos)
-                note(anode, a)
+                note(anode, a, c.loc)
                 ops.append((anode, OpUse(c.callee, op.needs, path, c.loc.line, c.loc.col, c.loc.pos, show(a))))
             for hrole, idx in m.helper_roles.get(c.callee, ()):
                 if idx < len(c.args) and c.args[idx] is not None:
@@ -355,16 +422,22 @@ class FunctionAnalysis:
                     if r.kind == "page" and not (self.is_page(a) or a.key.startswith("@")):
                         continue
                     anode = self.node(a, c.loc.pos)
-                    note(anode, a)
+                    note(anode, a, c.loc)
                     evidence.append((anode, Evidence(hrole, "helper", c.callee, "strong", path, c.loc.line,
                                                      c.loc.col, c.loc.pos, show(a))))
+            summary = self.summary(c.callee)
+            if summary is not None:
+                self._apply_summary(summary, c, rnode, note, show, evidence, ops)
 
         for cp in fn.copies:
             dnode = self.node(cp.dst, cp.end)
             snode = self.node(cp.src, cp.loc.pos)
-            note(dnode, cp.dst)
-            note(snode, cp.src)
+            note(dnode, cp.dst, cp.loc)
+            note(snode, cp.src, cp.loc)
             uf.union(dnode, snode)
+            mkey = self.member_key(cp.dst)
+            if mkey is not None:
+                member_stores.append((mkey, dnode, cp.loc))
             if cp.dst.path and cp.dst.root is not None:
                 t = self.decls.get(cp.dst.root)
                 owner = _member_type(self.env, t, cp.dst.path[:-1]) if t is not None else None
@@ -383,7 +456,7 @@ class FunctionAnalysis:
             elif not self.is_page(fu.obj):
                 continue
             onode = self.node(fu.obj, fu.loc.pos)
-            note(onode, fu.obj)
+            note(onode, fu.obj, fu.loc)
             field_uses.append((onode, fu))
             for role, strength in m.field_roles.get(fu.field, ()):
                 evidence.append((onode, Evidence(role, "field", fu.field, strength, path, fu.loc.line, fu.loc.col,
@@ -408,6 +481,8 @@ class FunctionAnalysis:
             cls(nd).evidence.append(ev)
         for nd, op in ops:
             cls(nd).ops.append(op)
+        if self.env.members:
+            self._member_loads(first_seen, cls)
 
         # conversions: virt_to_page(kmalloc'd buf) is a slab page, page_address(pp page) a pp address
         for _ in range(3):
@@ -438,8 +513,7 @@ class FunctionAnalysis:
                 continue
             keys = vc.keys
             vc.evidence = [self._with_ctx(e, keys) for e in vc.evidence]
-            vc.ops = [OpUse(o.op, o.needs, o.path, o.line, o.col, o.pos, o.value, self.ctx(keys, o.pos))
-                      for o in vc.ops]
+            vc.ops = [replace(o, ctx=self.ctx(keys, o.pos)) for o in vc.ops]
             for k in keys:
                 vc.tested |= self.region_names.get(k, set())
             values.append(vc)
@@ -449,7 +523,83 @@ class FunctionAnalysis:
             vc = cls(onode)
             roles = tuple(sorted({e.role for e in vc.evidence if e.kind in IDENTITY_KINDS and e.strength == "strong"}))
             fields_out.append(FieldAccess(fu.field, fu.write, path, fu.loc.line, fu.loc.col, fu.obj.key, roles))
-        return FunctionRoles(fn, path, values, fields_out)
+        params = {}
+        for i, (name, _t) in enumerate(fn.params):
+            if name and (name, 0) in keys_of:
+                params[i] = cls((name, 0))
+        returns = []
+        for r in fn.returns:
+            nd = self.node(r.value, r.loc.pos)
+            if nd in keys_of:
+                returns.append(cls(nd))
+        stores = [(k, cls(nd), loc) for k, nd, loc in member_stores]
+        return FunctionRoles(fn, path, values, fields_out, params, returns, stores)
+
+    # -- what the rest of the tree knows ------------------------------------------------
+    def summary(self, callee: str):
+        """The callee's summary, unless the role model already says what it does."""
+        if self.env.summary_of is None:
+            return None
+        m = self.model
+        if (callee in m.source_role or callee in m.converters or callee in m.operations
+                or callee in m.helper_roles or callee in m.predicate_role):
+            return None
+        return self.env.summary_of(callee, self.path)
+
+    def _apply_summary(self, s, c: Call, rnode, note, show, evidence, ops) -> None:
+        """Evidence at a call from what the callee does with its arguments and returns."""
+        m = self.model
+        at = f"{c.callee}() at line {c.loc.line}"
+        for i, uses in enumerate(s.params):
+            if not uses or i >= len(c.args) or c.args[i] is None:
+                continue
+            a = c.args[i]
+            anode = self.node(a, c.loc.pos)
+            note(anode, a, c.loc)
+            for u in uses:
+                if u.kind == "op":
+                    ops.append((anode, OpUse(u.name, u.needs, self.path, c.loc.line, c.loc.col, c.loc.pos, show(a),
+                                             site=c.loc.pos, chain=u.steps, via=at)))
+                    continue
+                if m.roles[u.role].kind == "page" and not (self.is_page(a) or a.key.startswith("@")):
+                    continue
+                evidence.append((anode, Evidence(u.role, u.kind, u.name, "strong", self.path, c.loc.line, c.loc.col,
+                                                 c.loc.pos, show(a), write=u.write, chain=u.steps,
+                                                 origin=f"passed to {at}, which {u.render(self.path)}", site=c.loc.pos)))
+        for r in s.returns:
+            evidence.append((rnode, Evidence(r.role, "source", c.callee, "strong", self.path, c.loc.line, c.loc.col,
+                                             c.loc.pos, show(Val(c.result, None)), chain=r.steps,
+                                             origin=f"{at}, which {r.render(self.path)}", site=c.loc.pos)))
+
+    def member_key(self, v: Val) -> str | None:
+        """`rx_buf->page` → "drivers/x/rx.h:rx_buf.page": the tree-wide value it names, if a page member."""
+        if v.root is None or not v.path or not self.is_page_or_array(v):
+            return None
+        k = len(v.path)
+        while k and v.path[k - 1] == "[]":
+            k -= 1
+        if k == 0:
+            return None
+        t = self.decls.get(v.root)
+        owner = _member_type(self.env, t, v.path[:k - 1]) if t is not None else None
+        if owner is None or not owner.base.startswith("struct "):
+            return None
+        home = self.env.struct_home(owner.base[7:], self.path)
+        if home is None:
+            return None
+        return f"{home}:{owner.base[7:]}.{v.path[k - 1]}{'[]' * (len(v.path) - k)}"
+
+    def _member_loads(self, first_seen, cls) -> None:
+        """A member read before this function stores it holds what the tree stores there."""
+        for nd, (v, loc) in first_seen.items():
+            if nd[1] != 0:
+                continue  # stored earlier in this function: the local store says what it is
+            key = self.member_key(v)
+            mv = self.env.members.get(key) if key else None
+            if mv is None:
+                continue
+            cls(nd).evidence.append(Evidence(mv.role, "source", mv.display, "strong", self.path, loc.line, loc.col,
+                                             loc.pos, v.key, chain=mv.steps, origin=mv.text))
 
     @property
     def titles(self) -> dict[str, str]:
@@ -459,8 +609,7 @@ class FunctionAnalysis:
         c = self.ctx(keys, e.pos)
         if not c:
             return e
-        return Evidence(e.role, e.kind, e.name, e.strength, e.path, e.line, e.col, e.pos, e.value, e.write, c,
-                        e.chain, e.origin)
+        return replace(e, ctx=c)
 
     def _convert(self, role: str, src_kind: str, dst_kind: str) -> str | None:
         r = self.model.roles.get(role)
