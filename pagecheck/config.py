@@ -14,7 +14,7 @@ Keys are kebab-case, as in the TOML files of ruff and friends:
     exclude = ["drivers/staging/*"]    # globs, relative to the config's directory
     kernel-tree = "../linux"           # relative to the config's directory
     jobs = 4
-    format = "text"                    # text | json | sarif
+    format = "text"                    # text | json | sarif | gitlab
     max-file-size = 4194304
     baseline = "pagecheck-baseline.json"
     [tool.pagecheck.per-path-ignores]  # ([per-path-ignores] in .pagecheck.toml)
@@ -37,7 +37,7 @@ from typing import Iterable
 from .model import DataError, load_toml
 
 CONFIG_NAMES = (".pagecheck.toml", "pyproject.toml")
-FORMATS = ("text", "json", "sarif")  # kept in step with report.FORMATTERS by a test
+FORMATS = ("text", "json", "sarif", "gitlab")  # kept in step with report.FORMATTERS by a test
 
 # A rule selector: a full ID (PG301) or a prefix of one (PG3, PG30, PG).
 SELECTOR_RE = re.compile(r"^PG[0-9]{0,3}$", re.I)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Callable
 
-from . import json_report, sarif, text
+from . import gitlab, json_report, sarif, text
 
 FORMATTERS: dict[str, Callable] = {
     "text": text.render,
     "json": json_report.render,
     "sarif": sarif.render,
+    "gitlab": gitlab.render,  # GitLab Code Quality
 }
