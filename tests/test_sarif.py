@@ -153,3 +153,20 @@ def test_uris_are_escaped(tmp_path, name):
     doc = sarif(tmp_path / name)
     uri = doc["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
     assert " " not in uri and "#" not in uri
+
+
+def test_code_flow_follows_a_call_into_another_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "release.c").write_text(
+        "#include <linux/mm.h>\n\nvoid drv_release(struct page *page)\n{\n\tput_page(page);\n}\n")
+    (tmp_path / "rx.c").write_text(
+        "#include <net/page_pool/helpers.h>\n\nvoid drv_release(struct page *page);\n\n"
+        "static void drv_rx(struct page_pool *pool)\n{\n"
+        "\tstruct page *page = page_pool_dev_alloc_pages(pool);\n\n\tdrv_release(page);\n}\n")
+    [res] = sarif(".")["runs"][0]["results"]
+    assert res["ruleId"] == "PG401"
+    steps = [(loc["location"]["physicalLocation"]["artifactLocation"]["uri"],
+              loc["location"]["physicalLocation"]["region"]["startLine"])
+             for loc in res["codeFlows"][0]["threadFlows"][0]["locations"]]
+    assert steps[0] == ("rx.c", 7) and steps[-1] == ("release.c", 5)
+    assert ("rx.c", 9) in steps
