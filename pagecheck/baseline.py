@@ -30,7 +30,7 @@ FORMAT_VERSION = 1
 ENTRY_KEYS = ("fingerprint", "rule", "path", "function", "value")
 
 
-def _rel(path: str, root: str) -> str:
+def relpath(path: str, root: str) -> str:
     try:
         r = os.path.relpath(path, root)
     except ValueError:
@@ -44,7 +44,7 @@ def _loose(rule: str, function: str, value: str) -> tuple[str, str, str]:
 
 def dumps(findings, root: str) -> str:
     entries = sorted(
-        ({"fingerprint": f.fingerprint, "rule": f.rule, "path": _rel(f.path, root), "function": f.function,
+        ({"fingerprint": f.fingerprint, "rule": f.rule, "path": relpath(f.path, root), "function": f.function,
           "value": f.value} for f in findings),
         key=lambda e: (e["path"], e["rule"], e["function"], e["value"], e["fingerprint"]),
     )
@@ -57,8 +57,11 @@ class Baseline:
     path: str
     entries: tuple[dict, ...]
 
-    def filter(self, findings) -> tuple[list, int]:
-        """(the findings that are new, how many baseline entries matched nothing any more)."""
+    def filter(self, findings, in_scope=lambda entry: True) -> tuple[list, int]:
+        """(the findings that are new, how many baseline entries matched nothing any more).
+
+        Only entries `in_scope` count as stale: a run over three changed files, or with a
+        rule deselected, says nothing about the entries for the rest of the tree."""
         exact = Counter(e["fingerprint"] for e in self.entries)
         leftover = []
         for f in findings:
@@ -80,7 +83,13 @@ class Baseline:
                 loose[k] -= 1
             else:
                 new.append(f)
-        return new, sum(loose.values())
+        stale = 0
+        for e in self.entries:
+            k = _loose(e["rule"], e["function"], e["value"])
+            if loose[k] > 0:
+                loose[k] -= 1
+                stale += bool(in_scope(e))
+        return new, stale
 
 
 def load(path: str) -> Baseline:

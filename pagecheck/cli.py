@@ -100,7 +100,7 @@ def main() -> None:
 @click.option("--exclude", multiple=True, help="Glob of paths to leave out (repeatable).")
 @click.option("--max-file-size", type=click.IntRange(1), default=None,
               help="Skip (and report) files larger than this many bytes [default: 4 MiB].")
-@click.option("--statistics", is_flag=True, help="Print the number of findings per rule.")
+@click.option("--statistics", is_flag=True, help="Print the number of findings per rule instead of each finding.")
 @click.option("--quiet", "-q", is_flag=True, help="Only the findings, no evidence or summary.")
 @click.option("--diff", "diff_rev", metavar="REV",
               help="Only findings on lines added or changed since git revision REV (whole files are still analysed).")
@@ -143,7 +143,8 @@ def check(paths, fmt, output, kernel_tree, jobs, select, ignore_ids, exclude, ma
                 click.echo(f"{len(result.findings)} findings recorded in {write_baseline}", err=True)
             sys.exit(EXIT_CLEAN)
         report_unused = not any(UNUSED_IGNORE_ID.startswith(s.upper()) for s in ignored)
-        result = suppress.apply(result, cfg, base, changed, report_unused_ignores=report_unused)
+        result = suppress.apply(result, cfg, base, changed, report_unused_ignores=report_unused,
+                                rule_ids=set(rules.rules))
         color = fmt == "text" and output is None and use_color(sys.stdout)
         text = FORMATTERS[fmt](result, rules, color=color, statistics=statistics, quiet=quiet)
         if output:

@@ -11,21 +11,31 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .baseline import Baseline
+import os
+
+from .baseline import Baseline, relpath
 from .config import Config, per_path_ignored
 from .diffmode import ChangedLines
 
 
 def apply(result, cfg: Config, baseline: Baseline | None = None, changed: ChangedLines | None = None,
-          report_unused_ignores: bool = True):
-    """A copy of the RunResult with the filters applied; counts of what each removed go in stats."""
+          report_unused_ignores: bool = True, rule_ids: set[str] | None = None):
+    """A copy of the RunResult with the filters applied; counts of what each removed go in stats.
+
+    rule_ids: the selected rules, so that baseline entries of other rules are not called stale."""
     findings = [f for f in result.findings if not per_path_ignored(cfg, f.path, f.rule)]
     stats = dict(result.stats)
     if len(findings) != len(result.findings):
         stats["per_path_ignored"] = len(result.findings) - len(findings)
     if baseline is not None:
         before = len(findings)
-        findings, stale = baseline.filter(findings)
+        analysed = {relpath(r.path, result.root) for r in result.files if r.status == "analysed"}
+
+        def in_scope(entry) -> bool:
+            return (entry["path"] in analysed and (rule_ids is None or entry["rule"] in rule_ids)
+                    and not per_path_ignored(cfg, os.path.join(result.root, entry["path"]), entry["rule"]))
+
+        findings, stale = baseline.filter(findings, in_scope)
         stats["baselined"] = before - len(findings)
         stats["baseline_stale"] = stale
     unused = list(result.unused_ignores) if report_unused_ignores else []

@@ -91,3 +91,16 @@ def test_missing_baseline_is_exit_2(tree):
 
 def test_write_baseline_cannot_combine_with_diff(tree):
     assert check("--isolated", "--write-baseline", "b2.json", "--diff", "HEAD", "net").exit_code == 2
+
+
+def test_stale_count_only_covers_what_this_run_checked(tree):
+    (tree / "net" / "other.c").write_text(BAD.replace("rx_drop", "other_drop"))
+    assert check("--isolated", "--write-baseline", "baseline.json", "net").exit_code == 0
+    # pre-commit style: one file checked, or one rule selected: the rest is not stale
+    r = check("--isolated", "--baseline", "baseline.json", "net/other.c")
+    assert r.exit_code == 0 and "no longer occur" not in r.stdout
+    r = check("--isolated", "--baseline", "baseline.json", "--select", "PG4", "net")
+    assert r.exit_code == 0 and "no longer occur" not in r.stdout
+    (tree / "net" / "other.c").write_text(BAD.replace("rx_drop", "other_drop").replace("put_page", "__free_page"))
+    r = check("--isolated", "--baseline", "baseline.json", "net/other.c")
+    assert "1 baselined findings no longer occur" in r.stdout
