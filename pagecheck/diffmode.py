@@ -36,7 +36,9 @@ def _git(args: list[str], cwd: str) -> str:
         raise DiffError("git is not installed (needed for --diff)") from None
     if p.returncode != 0:
         msg = p.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise DiffError(f"git {' '.join(args[:2])}: {msg[-1] if msg else f'exit {p.returncode}'}")
+        shown = [a for i, a in enumerate(args) if a != "-c" and (i == 0 or args[i - 1] != "-c")
+                 and not a.startswith("-")]  # `git diff REV`, without the plumbing options
+        raise DiffError(f"git {' '.join(shown[:2])}: {msg[-1] if msg else f'exit {p.returncode}'}")
     return p.stdout.decode("utf-8", "surrogateescape")
 
 

@@ -155,3 +155,10 @@ def test_gitlab_merge_request_writes_code_quality_report(pr_repo):
     p = run_step(script, pr_repo, {})  # a branch pipeline: the whole tree
     assert p.returncode == 0, p.stderr
     assert sorted(i["check_name"] for i in json.loads((pr_repo / report).read_text())) == ["PG301", "PG401"]
+
+
+def test_readme_shows_the_workflow_as_it_is_in_docs():
+    readme = (ROOT / "README.md").read_text()
+    start, end = "<!-- github-actions:start -->\n```yaml\n", "```\n<!-- github-actions:end -->"
+    shown = readme[readme.index(start) + len(start):readme.index(end)]
+    assert shown == (ROOT / "docs" / "github-actions.yml").read_text()
