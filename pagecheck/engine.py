@@ -65,6 +65,13 @@ def _op_text(op: OpUse) -> str:
     return f"`{op.op}`" if op.op.endswith("=") else f"{op.op}()"
 
 
+def _helper_text(e: Evidence) -> str:
+    if e.site >= 0 and e.origin.startswith("passed to "):
+        # "passed to rx_put() at line 80, which ..." → "page_pool_put_page() inside rx_put() at line 80"
+        return f"{e.name}() inside {e.origin.removeprefix('passed to ').split(', which', 1)[0]}"
+    return f"{e.name}()"
+
+
 def owner_match(path: str, globs) -> bool:
     p = path.replace("\\", "/")
     return any(fnmatch(p, g) or fnmatch(p, "*/" + g) for g in globs)
@@ -127,7 +134,7 @@ class Engine:
             "value": at.value,
             "use": at.describe() if isinstance(at, Evidence) else f"{at.op}()",
             "use_role": self.title(use_role) if use_role else "",
-            "op": _op_text(at) if isinstance(at, OpUse) else f"{at.name}()",
+            "op": _op_text(at) if isinstance(at, OpUse) else _helper_text(at),
             "role": self.title(why.role),
             "why": why.describe(),
             "why_line": why.line,  # kept for templates; `why` already names the lines

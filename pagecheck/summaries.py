@@ -471,9 +471,8 @@ def member_values(roles: dict[FuncId, FunctionRoles], all_facts, model: RoleMode
         _ident, e, fr, loc = stores[0]
         display = f"struct {member}"
         where = f"{os.path.basename(fr.path)}:{loc.line}"
-        text = f"`{display}`, which {fr.function.name}() stores from {e.describe()} ({where})"
-        if len(stores) > 1:
-            text += f" — all {len(stores)} stores agree"
+        agree = f"; all {len(stores)} stores agree" if len(stores) > 1 else ""
+        text = f"`{display}`, stored by {fr.function.name}() at {where} from {e.describe()}{agree}"
         steps = evidence_steps(e, titles) + (Step(fr.path, loc.line, loc.col, f"stored in `{display}`"),)
         out[key] = MemberValue(role, display, text, steps, len(stores))
     return out
