@@ -74,7 +74,7 @@ def _has_pagecheck_table(pyproject: Path) -> bool:
 def find_config(starts: Iterable[str]) -> Path | None:
     """The nearest configuration file above any of `starts` (tried in order)."""
     for start in starts:
-        d = Path(start).resolve()
+        d = Path(os.path.realpath(start))  # not resolve(): a symlink loop must not raise
         if not d.is_dir():
             d = d.parent
         for cand in (d, *d.parents):

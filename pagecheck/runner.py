@@ -157,7 +157,7 @@ def _map_files(paths: list[str], words: list[str], max_size: int, jobs: int):
 def find_tree_root(paths: list[str]) -> str | None:
     """The kernel tree containing the inputs: the nearest parent with include/linux/mm_types.h."""
     for p in paths:
-        d = Path(p).resolve()
+        d = Path(os.path.realpath(p))  # not resolve(): a symlink loop must not raise
         if d.is_file():
             d = d.parent
         for cand in (d, *d.parents):

@@ -68,7 +68,7 @@ def _artifact(path: str, root: str) -> dict:
     except ValueError:  # another drive
         rel = ".."
     if rel == ".." or rel.startswith(".." + os.sep) or os.path.isabs(rel):
-        return {"uri": Path(path).resolve().as_uri()}
+        return {"uri": Path(os.path.realpath(path)).as_uri()}  # realpath: no error on a symlink loop
     return {"uri": quote(Path(rel).as_posix(), safe="/"), "uriBaseId": BASE_ID}
 
 
