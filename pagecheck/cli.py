@@ -124,7 +124,8 @@ def check(paths, fmt, output, kernel_tree, jobs, select, ignore_ids, exclude, ma
         ignored = _selectors("--ignore", ignore_ids) or list(cfg.ignore)
         if write_baseline and diff_rev:
             raise click.UsageError("--write-baseline records every finding; it cannot be combined with --diff")
-        baseline_file = baseline_file or (cfg.baseline if not write_baseline else None)
+        # --write-baseline records everything: an existing baseline is neither needed nor read
+        baseline_file = None if write_baseline else (baseline_file or cfg.baseline)
         base = baseline_mod.load(baseline_file) if baseline_file else None
         changed = diffmode.changed_lines(diff_rev, _git_dir(paths)) if diff_rev else None
         model = load_model()

@@ -104,3 +104,11 @@ def test_stale_count_only_covers_what_this_run_checked(tree):
     (tree / "net" / "other.c").write_text(BAD.replace("rx_drop", "other_drop").replace("put_page", "__free_page"))
     r = check("--isolated", "--baseline", "baseline.json", "net/other.c")
     assert "1 baselined findings no longer occur" in r.stdout
+
+
+def test_write_baseline_over_the_configured_one(tree):
+    (tree / ".pagecheck.toml").write_text('baseline = "baseline.json"\n')
+    (tree / "baseline.json").unlink()
+    r = check("--write-baseline", "baseline.json", "--baseline", "baseline.json", "net")
+    assert r.exit_code == 0 and "2 findings recorded" in r.output
+    assert findings("net") == []
