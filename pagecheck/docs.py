@@ -14,11 +14,11 @@ from .rules import RuleSet, load_rules
 
 START, END = "<!-- rules-table:start -->", "<!-- rules-table:end -->"
 DEMO_START, DEMO_END = "<!-- demo-output:start -->", "<!-- demo-output:end -->"
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent  # the checkout, when run from one
 
 
-def demo_output() -> str:
-    """What `pagecheck check fixtures/demo` prints, run from the repository root."""
+def demo_output(root: Path = ROOT) -> str:
+    """What `pagecheck check fixtures/demo` prints, run from the repository root `root`."""
     import os
 
     from .report.text import render
@@ -27,7 +27,7 @@ def demo_output() -> str:
     model = load_model()
     rules = load_rules(model)
     cwd = os.getcwd()
-    os.chdir(ROOT)
+    os.chdir(root)
     try:
         result = run(["fixtures/demo"], model, rules, Options(jobs=1))
     finally:

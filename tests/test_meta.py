@@ -97,7 +97,7 @@ def test_readme_demo_output_is_real():
 
     readme = (ROOT / "README.md").read_text()
     block = readme.split(DEMO_START, 1)[1].split(DEMO_END, 1)[0]
-    assert block.strip() == f"```text\n{demo_output()}```", \
+    assert block.strip() == f"```text\n{demo_output(ROOT)}```", \
         "README demo output is stale: run `python -m pagecheck.docs`"
 
 
