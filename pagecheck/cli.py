@@ -172,6 +172,14 @@ def check(paths, fmt, output, kernel_tree, jobs, select, ignore_ids, exclude, ma
         sys.exit(EXIT_ERROR)
     finally:
         signal.signal(signal.SIGTERM, prev_sigterm)
+    # A pagecheck bug while analysing a file is reported like an unreadable file
+    # (the other files' findings are all there), but the run is not a clean bill
+    # of health: exit 2 so pre-commit and CI do not pass silently.
+    crashed = [d for d in result.diagnostics if d.reason == "internal-error"]
+    if crashed:
+        click.echo(f"pagecheck: internal error while analysing {len(crashed)} file(s), e.g. {crashed[0].path}: "
+                   f"{crashed[0].detail} (rerun with --debug for the traceback)", err=True)
+        sys.exit(EXIT_ERROR)
     sys.exit(EXIT_FINDINGS if result.findings or result.unused_ignores else EXIT_CLEAN)
 
 

@@ -114,3 +114,24 @@ def test_console_entry_point_runs_as_a_process(tmp_path):
     p = subprocess.run([sys.executable, "-m", "pagecheck.cli", "check", "--jobs", "1", str(tmp_path)],
                        capture_output=True, text=True)
     assert p.returncode == 1 and "PG401" in p.stdout
+
+
+def test_internal_error_in_one_file_keeps_other_findings_and_exits_2(tmp_path, monkeypatch):
+    """A pagecheck bug on one file must not pass silently, nor hide the other files' findings."""
+    from pagecheck import facts as facts_mod
+
+    (tmp_path / "bad.c").write_text(BAD)
+    (tmp_path / "boom.c").write_text(CLEAN)
+    real = facts_mod.extract
+
+    def extract(src, *a, **kw):
+        if src.path.endswith("boom.c"):
+            raise ValueError("synthetic bug")
+        return real(src, *a, **kw)
+
+    monkeypatch.setattr(facts_mod, "extract", extract)
+    r = CliRunner().invoke(main, ["check", "--jobs", "1", "--format", "json", str(tmp_path)])
+    assert r.exit_code == 2
+    doc = json.loads(r.stdout)
+    assert [f["rule"] for f in doc["findings"]] == ["PG401"]
+    assert any(d["reason"] == "internal-error" and d["path"].endswith("boom.c") for d in doc["diagnostics"])
