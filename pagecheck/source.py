@@ -141,7 +141,11 @@ def read_source(path: str, max_size: int = DEFAULT_MAX_FILE_SIZE) -> SourceFile 
     if st.st_size > max_size:
         return Skipped(path, "too-large", f"{st.st_size} bytes > limit {max_size}, see --max-file-size")
     try:
-        with open(path, "rb") as fh:
+        # O_NONBLOCK: if a FIFO took the file's place since stat(), open() must not wait for a writer
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+        with open(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return Skipped(path, "not-a-file", "replaced by a non-file during the run")
             data = fh.read(max_size + 1)
     except OSError as exc:
         return Skipped(path, "unreadable", exc.strerror or str(exc))
