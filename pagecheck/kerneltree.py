@@ -19,12 +19,13 @@ from collections.abc import Callable, Iterable
 from .facts import FileFacts
 from .source import discover
 
-# `static inline struct page *foo(` / `void foo(` at the start of a line: a
-# definition or a prototype in a header (a prototype only costs one parse).
-_HEADER_DEF = re.compile(rb"^[A-Za-z_][^\n;(){}=#]*?\b([A-Za-z_]\w*)\s*\(", re.M)
+# `static inline struct page *foo(` at the start of a line: a function a header
+# defines is static inline; a bare or extern line is a prototype, and the
+# definition it names is found through EXPORT_SYMBOL instead.
+_HEADER_DEF = re.compile(rb"^static\b[^\n;(){}=#]*?\b([A-Za-z_]\w*)\s*\(", re.M)
 _EXPORT = re.compile(rb"^\s*EXPORT_SYMBOL\w*\(\s*(\w+)\s*\)", re.M)
 
-MAX_LEVELS = 4  # helpers of helpers of ...: deeper chains add files, not findings
+MAX_LEVELS = 3  # helpers of helpers of ...: deeper chains add files, not findings
 MAX_FILES = 600  # a bound on what one module can pull in (a whole-tree run is the other tool)
 
 
@@ -44,7 +45,9 @@ def definition_index(tree: str) -> dict[str, list[str]]:
         data = _read(p)
         for m in _HEADER_DEF.finditer(data):
             add(m.group(1), p)
-    sources, _ = discover([tree])
+    # arch/ exports the same generic names once per architecture (memcpy ...);
+    # tools/ and samples/ are not kernel code a module links against
+    sources, _ = discover([tree], exclude=[os.path.join(tree, d) for d in ("arch", "tools", "samples")])
     for p in sources:
         if not p.endswith(".c"):
             continue
@@ -94,13 +97,22 @@ def helper_facts(tree: str, module: list[FileFacts], skip_names: set[str],
             break
         new = [ff for ff in extract(files) if ff is not None]
         loaded.extend(new)
-        # next level: what the functions we were looking for call
+        # next level: what the wanted helpers call, through the file-local functions they use
         nxt: set[str] = set()
         for ff in new:
-            for fn in ff.functions:
-                # the wanted helpers and the file-local functions they may call
-                if fn.name in wanted or fn.static:
-                    nxt.update(c.callee for c in fn.calls)
+            statics = {fn.name: fn for fn in ff.functions if fn.static}
+            todo = [fn for fn in ff.functions if fn.name in wanted]
+            reached = {fn.name for fn in todo}
+            while todo:
+                fn = todo.pop()
+                for c in fn.calls:
+                    local = statics.get(c.callee)
+                    if local is not None:
+                        if c.callee not in reached:
+                            reached.add(c.callee)
+                            todo.append(local)
+                    else:
+                        nxt.add(c.callee)
         wanted = nxt - asked - skip_names
         asked |= wanted
     stats = {"helper_files": len(loaded), "helper_levels": levels, "index_names": len(index)}
