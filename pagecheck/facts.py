@@ -112,6 +112,7 @@ class Branch:
     then_end: int
     else_start: int
     else_end: int
+    guard: bool = False  # `if (c) {...; return;}`: the second arm is the rest of the block
 
 
 @dataclass(frozen=True)
@@ -437,7 +438,7 @@ def _branch(node, then, alt) -> Branch | None:
     if alt is not None:
         return Branch(then.start_byte, then.end_byte, alt.start_byte, alt.end_byte)
     if node.type == "if_statement" and _jumps(then) and node.parent is not None:
-        return Branch(then.start_byte, then.end_byte, node.end_byte, node.parent.end_byte)
+        return Branch(then.start_byte, then.end_byte, node.end_byte, node.parent.end_byte, guard=True)
     return None
 
 

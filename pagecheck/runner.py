@@ -18,11 +18,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import facts as facts_mod
-from . import kerneltree, layouts
+from . import kerneltree, layouts, workers
 from .engine import Engine, Finding
 from .infer import TypeEnv
 from .model import RoleModel
-from .summaries import TreeResult, analyse_tree, load_generic_members
+from .summaries import TreeResult, analyse_tree, load_policy
 from .rules import RuleSet
 from .source import DEFAULT_MAX_FILE_SIZE, Skipped, compile_prefilter, discover, read_source
 
@@ -144,12 +144,15 @@ def _map_files(paths: list[str], words: list[str], max_size: int, jobs: int):
         for p in paths:
             yield process_file(p)
         return
-    import multiprocessing as mp
-
-    ctx = mp.get_context("fork") if hasattr(os, "fork") else mp.get_context()
     chunk = max(1, min(64, len(paths) // (jobs * 8)))
-    with ctx.Pool(jobs, initializer=_init_pool_worker, initargs=(words, max_size)) as pool:
-        yield from pool.imap(process_file, paths, chunksize=chunk)
+    # not multiprocessing.Pool: it waits forever for the file of a worker that died
+    yield from workers.imap(process_file, paths, jobs, chunk, _init_pool_worker, (words, max_size),
+                            on_death=_worker_died)
+
+
+def _worker_died(path: str, why: str) -> FileResult:
+    """The worker process analysing `path` died (OOM killer, a crash in the parser)."""
+    return FileResult(path, "skipped", skipped=Skipped(path, "internal-error", f"worker process died: {why}"))
 
 
 # --- parent side ---------------------------------------------------------------------
@@ -176,7 +179,7 @@ def global_phase(model: RoleModel, facts: list[facts_mod.FileFacts],
     """
     every = list(facts) + list(helpers)
     env = TypeEnv.build(every)
-    return analyse_tree(model, env, every, load_generic_members(), report={ff.path for ff in facts})
+    return analyse_tree(model, env, every, load_policy(model), report={ff.path for ff in facts})
 
 
 def _layout_stats(layout) -> str:

@@ -38,7 +38,8 @@ from dataclasses import dataclass, field
 from .facts import FileFacts, Function
 from .infer import (IDENTITY_KINDS, FunctionAnalysis, FunctionRoles, Step, TypeEnv, ValueClass,
                     evidence_steps, op_steps)
-from .model import RoleModel, load_toml, rules_dir
+from .engine import owner_match
+from .model import Checker, DataError, RoleModel, load_toml, rules_dir
 
 MAX_ROUNDS = 6  # fixpoint rounds per recursive component; facts only grow, this bounds odd cases
 MAX_USES = 16  # facts kept per parameter: enough to explain, bounded for huge helpers
@@ -124,26 +125,61 @@ class TreeResult:
         return self.functions.get(ff.path, [])
 
 
-def load_generic_members(base=None) -> frozenset[str]:
-    """rules/members.toml: struct members that hold pages of any role (never tree-wide values)."""
-    path = (base or rules_dir()) / "members.toml"
-    if not path.exists():
-        return frozenset()
-    from .model import Checker
+@dataclass(frozen=True)
+class Policy:
+    """rules/interprocedural.toml: what may cross a function boundary."""
 
+    generic_members: frozenset[str] = frozenset()  # "bio_vec.bv_page": never a tree-wide value
+    local_roles: frozenset[str] = frozenset()  # roles whose evidence is not exported by summaries
+
+
+def load_policy(model: RoleModel | None = None, base=None) -> Policy:
+    path = (base or rules_dir()) / "interprocedural.toml"
+    if not path.exists():
+        return Policy()
     c = Checker(path, load_toml(path))
-    out = frozenset(c.get("generic", list, []))
+    members = c.sub("members")
+    generic = frozenset(members.get("generic", list, []))
+    members.no_unknown()
+    summ = c.sub("summaries")
+    local = frozenset(summ.get("local_roles", list, []))
+    summ.no_unknown()
     c.no_unknown()
-    return out
+    for r in local:
+        if model is not None and r not in model.roles:
+            raise DataError(path, "summaries.local_roles", f"names unknown role {r!r}")
+    return Policy(generic, local)
+
+
+def _in_alternative(fn: Function, pos: int) -> bool:
+    """Is `pos` in one arm of an if/else or ?: — code that runs only for some calls?
+
+    A callee that does A in one arm and B in the other (`op == ENCRYPT ? src : dst`)
+    does neither for every caller.  Code after a guard clause, and the clause's
+    own early exit, run with the same arguments: those stay facts.
+    """
+    for b in fn.branches:
+        if b.guard:
+            continue
+        if b.then_start <= pos < b.then_end or b.else_start <= pos < b.else_end:
+            return True
+    return False
 
 
 # --- extracting a summary from one analysed function --------------------------------------
 
-def _param_uses(vc: ValueClass, fr: FunctionRoles, titles) -> tuple[ParamUse, ...]:
+def _param_uses(vc: ValueClass, fr: FunctionRoles, titles, model: RoleModel, policy: Policy) -> tuple[ParamUse, ...]:
     out: dict[tuple, ParamUse] = {}
+    fn = fr.function
     for e in vc.evidence:
         # a use under a role test (`if (PageSlab(page))`) is conditional: not a fact about the parameter
         if e.strength != "strong" or e.ctx or e.kind not in ("field", "helper"):
+            continue
+        if e.role in policy.local_roles or _in_alternative(fn, e.pos):
+            continue
+        if e.kind == "field" and e.site < 0 and owner_match(fr.path, model.roles[e.role].owners):
+            # the owner of a field sets it for others too (mm writes page->mapping for
+            # movable and tail pages): a field its owner touches says nothing of the caller's page
             continue
         if e.site >= 0:
             inner = e.origin.removeprefix("passed to ")
@@ -159,7 +195,7 @@ def _param_uses(vc: ValueClass, fr: FunctionRoles, titles) -> tuple[ParamUse, ..
                          evidence_steps(e, titles))
         out.setdefault(u.key, u)
     for o in vc.ops:
-        if o.ctx:
+        if o.ctx or _in_alternative(fn, o.pos):
             continue
         if o.site >= 0:
             callee = o.via.split("()", 1)[0]
@@ -194,9 +230,10 @@ def _return_facts(fr: FunctionRoles, titles) -> tuple[ReturnFact, ...]:
     return tuple(found.values())
 
 
-def summarise(fr: FunctionRoles, titles) -> Summary:
+def summarise(fr: FunctionRoles, titles, model: RoleModel, policy: Policy = Policy()) -> Summary:
     n = len(fr.function.params)
-    params = tuple(_param_uses(fr.params[i], fr, titles) if i in fr.params else () for i in range(n))
+    params = tuple(_param_uses(fr.params[i], fr, titles, model, policy) if i in fr.params else ()
+                   for i in range(n))
     return Summary(fr.function.name, params, _return_facts(fr, titles))
 
 
@@ -324,7 +361,7 @@ def _sccs(nodes: list[FuncId], edges: dict[FuncId, list[FuncId]]) -> list[list[F
 # --- the phase -----------------------------------------------------------------------------
 
 def analyse_tree(model: RoleModel, env: TypeEnv, all_facts: list[FileFacts],
-                 generic_members: frozenset[str] = frozenset(), report: set[str] | None = None) -> TreeResult:
+                 policy: Policy = Policy(), report: set[str] | None = None) -> TreeResult:
     """Summaries to a fixpoint, then member values, then the final per-function analysis.
 
     `report`: paths whose functions the caller wants back (None = all); the
@@ -389,7 +426,7 @@ def analyse_tree(model: RoleModel, env: TypeEnv, all_facts: list[FileFacts],
                 runs += 1
                 fr = analyse_one(fid)
                 roles[fid] = fr
-                s = summarise(fr, titles)
+                s = summarise(fr, titles, model, policy)
                 old = own.get(fid)
                 if s.empty:
                     if old is not None:
@@ -405,7 +442,7 @@ def analyse_tree(model: RoleModel, env: TypeEnv, all_facts: list[FileFacts],
                 break
     t1 = time.perf_counter()
 
-    members = member_values(roles, all_facts, model, titles, generic_members)
+    members = member_values(roles, all_facts, model, titles, policy.generic_members)
     env.members = members
     # final pass: only functions that read a member with a value need analysing again
     names = {k.rsplit(".", 1)[1].rstrip("[]") for k in members}

@@ -7,14 +7,14 @@ import time
 from pagecheck import facts as facts_mod
 from pagecheck.infer import TypeEnv
 from pagecheck.source import SourceFile
-from pagecheck.summaries import Index, analyse_tree, merge, summarise
+from pagecheck.summaries import Index, Policy, analyse_tree, merge, summarise
 
 
 def _facts(files: dict[str, str]):
     return [facts_mod.extract(SourceFile(path, text.encode())) for path, text in files.items()]
 
 
-def _tree(model, files: dict[str, str], generic=frozenset()):
+def _tree(model, files: dict[str, str], generic=Policy()):
     ff = _facts(files)
     return analyse_tree(model, TypeEnv.build(ff), ff, generic), ff
 
@@ -119,7 +119,7 @@ def test_member_value_needs_every_store_to_agree(model):
     tree, _ff = _tree(model, files)
     vals = {k.split(":", 1)[1]: v.role for k, v in tree.members.items()}
     assert vals == {"rxb.page": "page_pool"}  # txb.page has a store of unknown role
-    tree2, _ = _tree(model, files, generic=frozenset({"rxb.page"}))
+    tree2, _ = _tree(model, files, generic=Policy(generic_members=frozenset({"rxb.page"})))
     assert tree2.members == {}
 
 
@@ -128,4 +128,4 @@ def test_summarise_skips_conditional_uses(model):
                         "\tif (page_pool_page_is_pp(page))\n\t\tpage_pool_put_full_page(pool, page, false);\n}\n"})
     tree = analyse_tree(model, TypeEnv.build(ff), ff)
     fr = tree.functions["c.c"][0]
-    assert not summarise(fr, {}).params[1]
+    assert not summarise(fr, {}, model).params[1]
