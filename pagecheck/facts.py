@@ -61,6 +61,9 @@ class FieldUse:
     obj: Val
     field: str
     write: bool
+    # `page->mapping = NULL`: the documented way to hand a field back (struct page's
+    # comment: restore mapping to NULL before freeing) says nothing about the role
+    null_store: bool = False
 
 
 @dataclass(frozen=True)
@@ -236,7 +239,7 @@ def _val(node) -> Val | None:
             root = _text(node)
             key = root
             for sep, p in zip(reversed(arrows), reversed(path)):
-                key += "[]" if p == "[]" else sep + p
+                key += sep if p == "[]" else sep + p
             return Val(key, root, tuple(reversed(path)))
         if t == "field_expression":
             fld = node.child_by_field_name("field")
@@ -248,15 +251,18 @@ def _val(node) -> Val | None:
             node = node.child_by_field_name("argument")
             continue
         if t == "subscript_expression":
+            # the key names one element for a constant index (kbufs[4]), any element
+            # otherwise (pages[]): kbufs[4] = kmalloc() is not kbufs[n] = vmalloc()
+            idx = node.child_by_field_name("index")
             path.append("[]")
-            arrows.append("")
+            arrows.append(f"[{_text(idx)}]" if idx is not None and idx.type == "number_literal" else "[]")
             node = node.child_by_field_name("argument")
             continue
         if t == "pointer_expression":
             op = node.child_by_field_name("operator")
             if op is not None and op.type == "*":
                 path.append("[]")
-                arrows.append("")
+                arrows.append("[]")
                 node = node.child_by_field_name("argument")
                 continue
             return None
@@ -280,7 +286,7 @@ def _val(node) -> Val | None:
             # virt_to_page(x)->index: a field of a call result
             key = f"@{node.start_byte}"
             for sep, p in zip(reversed(arrows), reversed(path)):
-                key += "[]" if p == "[]" else sep + p
+                key += sep if p == "[]" else sep + p
             return Val(key, None, tuple(reversed(path)))
         return None
     return None
@@ -556,6 +562,7 @@ def _extract_function(src, body_q, fn, body, name, static, rtype, params) -> Fun
     tests: list[Test] = []
     branches: list[Branch] = []
     writes: set[int] = set()  # start bytes of field expressions that are written
+    null_stores: set[int] = set()  # ... of those assigned NULL or 0
 
     matches = parse.captures_in(body_q, fn, body.start_byte, body.end_byte)
     # first pass: which field expressions are written (lhs of assignment, ++/--)
@@ -564,6 +571,9 @@ def _extract_function(src, body_q, fn, body, name, static, rtype, params) -> Fun
             lhs = caps["lhs"][0]
             if lhs.type == "field_expression":
                 writes.add(lhs.start_byte)
+                rhs = caps["rhs"][0]
+                if rhs.type == "null" or (rhs.type == "number_literal" and rhs.text == b"0"):
+                    null_stores.add(lhs.start_byte)
         elif idx == 8:
             writes.add(caps["target"][0].start_byte)
         elif idx == 2 and _WRITING_CALL.match(_text(caps["callee"][0])):
@@ -587,7 +597,7 @@ def _extract_function(src, body_q, fn, body, name, static, rtype, params) -> Fun
             obj = _val(caps["object"][0])
             if obj is not None:
                 fields.append(FieldUse(_loc(src, node), obj, _text(caps["field"][0]),
-                                       node.start_byte in writes))
+                                       node.start_byte in writes, node.start_byte in null_stores))
         elif idx == 2:
             node = caps["call"][0]
             args_node = caps["args"][0]

@@ -459,6 +459,8 @@ class FunctionAnalysis:
             note(onode, fu.obj, fu.loc)
             field_uses.append((onode, fu))
             for role, strength in m.field_roles.get(fu.field, ()):
+                if fu.null_store and role == "folio":
+                    strength = "weak"  # restoring page->mapping to NULL is handing it back, not using it
                 evidence.append((onode, Evidence(role, "field", fu.field, strength, path, fu.loc.line, fu.loc.col,
                                                  fu.loc.pos, show(fu.obj), write=fu.write)))
 

@@ -122,6 +122,7 @@ class Role:
     page_role: str | None = None  # address roles: role of virt_to_page() of it
     address_role: str | None = None  # page roles: role of page_address() of it
     may_be: tuple[str, ...] = ()  # a union role (kvmalloc: slab or vmalloc)
+    constructors: frozenset[str] = frozenset()  # helpers that make a raw page this role
     file: str = ""
 
     def has(self, capability: str) -> bool | None:
@@ -230,6 +231,7 @@ def _load_role(path: Path) -> Role:
         page_role=c.get("page_role", str, None),
         address_role=c.get("address_role", str, None),
         may_be=tuple(c.get("may_be", list, [])),
+        constructors=frozenset(c.get("constructors", list, [])),
         file=str(path),
     )
     fields_c.no_unknown()
