@@ -21,6 +21,7 @@ from .model import DataError, load_model
 from .report import FORMATTERS
 from .report.text import use_color
 from .rules import load_rules, select as select_rules
+from . import progress as progress_mod, shard as shard_mod
 from .runner import Options, run
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -111,9 +112,15 @@ def main() -> None:
 @click.option("--config", "config_file", type=click.Path(dir_okay=False),
               help="Configuration file [default: nearest .pagecheck.toml or pyproject.toml with [tool.pagecheck]].")
 @click.option("--isolated", is_flag=True, help="Ignore all configuration files.")
+@click.option("--cache-dir", type=click.Path(file_okay=False),
+              help="Cache directory [default: $XDG_CACHE_HOME/pagecheck or ~/.cache/pagecheck].")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the cache.")
+@click.option("--shard", metavar="K/N",
+              help="Report only shard K of N (files split by path hash; the analysis stays whole-tree). "
+                   "Combine the shards' --format json reports with `pagecheck merge`.")
 @click.option("--debug", is_flag=True, help="Show tracebacks for internal errors.")
 def check(paths, fmt, output, kernel_tree, jobs, select, ignore_ids, exclude, max_file_size, statistics, quiet,
-          diff_rev, baseline_file, write_baseline, config_file, isolated, debug):
+          diff_rev, baseline_file, write_baseline, config_file, isolated, cache_dir, no_cache, shard, debug):
     """Check C files and directories (walked for .c and .h) for struct page role misuse."""
     prev_sigterm = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
@@ -136,7 +143,12 @@ def check(paths, fmt, output, kernel_tree, jobs, select, ignore_ids, exclude, ma
                        kernel_tree=kernel_tree or cfg.kernel_tree)
         if max_file_size or cfg.max_file_size:
             opts.max_file_size = max_file_size or cfg.max_file_size
-        result = run(list(paths), model, rules, opts, known_ids=set(all_rules.rules))
+        if shard:
+            try:
+                opts.shard = shard_mod.parse_shard(shard)
+            except shard_mod.ShardError as exc:
+                raise click.UsageError(str(exc)) from None
+        result = _run_cached(list(paths), model, rules, opts, set(all_rules.rules), cache_dir, no_cache)
         if write_baseline:
             result = suppress.apply(result, cfg, report_unused_ignores=False)
             write_atomic(write_baseline, baseline_mod.dumps(result.findings, result.root))
@@ -180,6 +192,56 @@ def check(paths, fmt, output, kernel_tree, jobs, select, ignore_ids, exclude, ma
         click.echo(f"pagecheck: internal error while analysing {len(crashed)} file(s), e.g. {crashed[0].path}: "
                    f"{crashed[0].detail} (rerun with --debug for the traceback)", err=True)
         sys.exit(EXIT_ERROR)
+    sys.exit(EXIT_FINDINGS if result.findings or result.unused_ignores else EXIT_CLEAN)
+
+
+def _run_cached(paths, model, rules, opts, known_ids, cache_dir, no_cache):
+    """The run, through the cache unless --no-cache; a progress bar on a terminal."""
+    if no_cache:
+        bar = None
+        if sys.stderr.isatty():
+            from .source import discover
+
+            bar = progress_mod.for_run(len(discover(paths, opts.exclude)[0]))
+        try:
+            return run(paths, model, rules, opts, progress=bar, known_ids=known_ids)
+        finally:
+            if bar is not None:
+                bar.close()
+    from .cache import run_with_cache
+
+    opts.cache_dir = cache_dir
+    return run_with_cache(paths, model, rules, opts, progress_for=progress_mod.for_run, known_ids=known_ids, run=run)
+
+
+@main.command("merge")
+@click.argument("reports", nargs=-1, required=True, type=click.Path(dir_okay=False, exists=True))
+@click.option("--format", "fmt", type=click.Choice(sorted(FORMATTERS)), default="json", show_default=True,
+              help="Output format.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the report to FILE (atomically).")
+@click.option("--select", multiple=True, help="The --select the shards ran with (the rule list in SARIF).")
+@click.option("--ignore", "ignore_ids", multiple=True, help="The --ignore the shards ran with.")
+def merge_cmd(reports, fmt, output, select, ignore_ids):
+    """Combine `check --shard K/N --format json` reports into the report of a single run.
+
+    Each shard's report must be there exactly once.  The result is rendered by
+    the same reporters as `check`, in any format (SARIF for code scanning).
+    Exit codes as for `check`: 1 when the merged report has findings.
+    """
+    try:
+        model = load_model()
+        rules = select_rules(load_rules(model), _selectors("--select", select), _selectors("--ignore", ignore_ids))
+        docs = [shard_mod.load_report(p) for p in reports]
+        result = shard_mod.merge_documents(docs, list(reports))
+    except (DataError, shard_mod.ShardError) as exc:
+        click.echo(f"pagecheck: error: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+    text = FORMATTERS[fmt](result, rules, color=False, statistics=False, quiet=False)
+    if output:
+        write_atomic(output, text)
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
     sys.exit(EXIT_FINDINGS if result.findings or result.unused_ignores else EXIT_CLEAN)
 
 

@@ -7,6 +7,9 @@ processes and compared.  Where we must look below a matched node (a condition,
 a declarator) we walk iteratively with a depth bound: a 20,000-deep expression
 must not blow the Python stack.
 
+Facts use __slots__: a whole tree holds millions of them in the parent, and
+a slotted object is a third of the size of one with a __dict__.
+
 Facts are model-independent: they record every field access, call, copy and
 test in a relevant function, and the role model decides later what they mean.
 """
@@ -17,6 +20,7 @@ import re
 from dataclasses import dataclass, field
 
 from . import parse
+from .prefilter import Plan, masked_source
 from .source import SourceFile
 
 # How deep we follow an expression when naming a value or reading a condition.
@@ -25,7 +29,7 @@ MAX_EXPR_DEPTH = 64
 MAX_TEXT = 120
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TypeRef:
     base: str  # "struct page", "void", "char", "struct rx_buf", "pgtable_t"
     ptr: int  # pointer depth, arrays counted as one level
@@ -39,7 +43,7 @@ class TypeRef:
         return self.base == "struct page" and self.ptr >= 2
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Val:
     """An expression naming a value: `page`, `rx->page`, `pages[]`, or a call result `@<offset>`."""
 
@@ -48,14 +52,14 @@ class Val:
     path: tuple[str, ...] = ()  # member names / "[]" after the root
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Loc:
     pos: int
     line: int
     col: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FieldUse:
     loc: Loc
     obj: Val
@@ -66,7 +70,7 @@ class FieldUse:
     null_store: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Call:
     loc: Loc
     callee: str
@@ -75,7 +79,7 @@ class Call:
     result: str  # key of the call's result value, "@<offset>"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Copy:
     loc: Loc
     dst: Val
@@ -83,13 +87,13 @@ class Copy:
     end: int  # the destination holds the new value from here on
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Return:
     loc: Loc
     value: Val
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Test:
     """A predicate known to hold (positive) or not hold over a byte region.
 
@@ -104,7 +108,7 @@ class Test:
     line: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Branch:
     """The two arms of an if/else or ?: — code in one never runs with code in the other.
 
@@ -118,7 +122,7 @@ class Branch:
     guard: bool = False  # `if (c) {...; return;}`: the second arm is the rest of the block
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Function:
     name: str
     static: bool
@@ -136,13 +140,13 @@ class Function:
     branches: tuple[Branch, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StructDef:
     name: str
     members: tuple[tuple[str, TypeRef], ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FileFacts:
     path: str
     functions: tuple[Function, ...]
@@ -501,13 +505,16 @@ def _function_header(fn_node, decl_node) -> tuple[str | None, list[tuple[str, Ty
     return _text(name_node), params, depth
 
 
-def extract(src: SourceFile, relevant=None) -> FileFacts:
+def extract(src: SourceFile, plan: Plan | None = None) -> FileFacts:
     """Parse one file and extract its facts.
 
-    `relevant` is a compiled bytes regex; functions whose text does not match it
-    are counted but not analysed (the function-level prefilter).
+    `plan` (from `prefilter.Prefilter.plan`) is the function-level prefilter:
+    only its `keep` ranges are parsed (the rest is blanked, offsets unchanged),
+    and only functions holding one of its `hits` are analysed.  Without a plan
+    the whole file is parsed and every function analysed.
     """
-    tree = parse.parse(src.data)
+    tree = parse.parse(src.data if plan is None else masked_source(src.data, plan.keep))
+    parsed = len(src.data) if plan is None else plan.kept_bytes
     root = tree.root_node
     functions: list[Function] = []
     structs: list[StructDef] = []
@@ -522,7 +529,7 @@ def extract(src: SourceFile, relevant=None) -> FileFacts:
             body = caps["body"][0]
             # the header counts too: a wrapper `void rx_put(struct page *page)` that only
             # calls another function is what interprocedural summaries chain through
-            if relevant is not None and not relevant.search(src.data, fn.start_byte, body.end_byte):
+            if plan is not None and not plan.hit_in(fn.start_byte, fn.end_byte):
                 continue
             name, params, depth = _function_header(fn, caps["decl"][0])
             if name is None:
@@ -548,8 +555,10 @@ def extract(src: SourceFile, relevant=None) -> FileFacts:
         n_relevant=len(functions),
         n_error_nodes=n_errors,
         has_error=root.has_error,
-        size=len(src.data),
-        error_bytes=parse.error_bytes(tree) if root.has_error else 0,
+        # with a plan only the kept items were parsed: the share is of those bytes
+        # (damage in blanked code cannot be seen, and cannot hide evidence either)
+        size=parsed,
+        error_bytes=min(parse.error_bytes(tree), parsed) if root.has_error else 0,
     )
 
 

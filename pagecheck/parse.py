@@ -48,14 +48,23 @@ _WITH_ARGS = (
     "__designated_init __ro_after_init_scoped"
 ).split()
 
-_MASK_RE = re.compile(
-    rb"\b(?:"
-    + rb"|".join(re.escape(w.encode()) for w in _WITH_ARGS)
-    + rb")\s*\((?:[^()]|\((?:[^()]|\([^()]*\))*\))*\)"
-    + rb"|\b(?:"
-    + rb"|".join(re.escape(w.encode()) for w in sorted(_BARE, key=len, reverse=True))
-    + rb")\b"
+# Every pattern starts with a literal ("__", "no", "asmlinkage") so the regex
+# engine skips to candidates in C (about 1 GB/s); a leading \b would make it
+# try every byte (20 MB/s).  The look-behind after the literal is that \b.
+_ARGS_TAIL = rb"\s*\((?:[^()]|\((?:[^()]|\([^()]*\))*\))*\)"
+
+
+def _alternation(words: list[str], prefix: str) -> bytes:
+    return rb"|".join(re.escape(w[len(prefix):].encode()) for w in words if w.startswith(prefix))
+
+
+_MASK_RES = (
+    re.compile(rb"__(?<![A-Za-z0-9_]__)(?:(?:" + _alternation(_WITH_ARGS, "__") + rb")" + _ARGS_TAIL
+               + rb"|(?:" + _alternation(sorted(_BARE, key=len, reverse=True), "__") + rb")\b)"),
+    re.compile(rb"no(?<![A-Za-z0-9_]no)(?:" + _alternation(sorted(_BARE, key=len, reverse=True), "no") + rb")\b"),
+    re.compile(rb"asmlinkage(?<![A-Za-z0-9_]asmlinkage)\b"),
 )
+assert all(w.startswith(("__", "no", "asmlinkage")) for w in _BARE + _WITH_ARGS)
 
 
 def _blank(m: re.Match[bytes]) -> bytes:
@@ -65,7 +74,9 @@ def _blank(m: re.Match[bytes]) -> bytes:
 
 def mask_annotations(data: bytes) -> bytes:
     """Blank kernel annotation macros, preserving every byte offset."""
-    return _MASK_RE.sub(_blank, data)
+    for rx in _MASK_RES:
+        data = rx.sub(_blank, data)
+    return data
 
 
 @lru_cache(maxsize=1)

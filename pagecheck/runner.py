@@ -24,7 +24,11 @@ from .infer import TypeEnv
 from .model import RoleModel
 from .summaries import TreeResult, analyse_tree, load_policy
 from .rules import RuleSet
-from .source import DEFAULT_MAX_FILE_SIZE, Skipped, compile_prefilter, discover, read_source
+from . import codec
+from . import shard as shard_mod
+from .cache import FactsCache, content_hash, facts_salt
+from .prefilter import Prefilter, Terms
+from .source import DEFAULT_MAX_FILE_SIZE, Skipped, discover, read_source
 
 # `ignore` without a bracket is matched too, so that a missing ID list is reported, not ignored
 # An analysed file whose parse recovered less than this share of its bytes is
@@ -52,6 +56,10 @@ class FileResult:
     facts: facts_mod.FileFacts | None = None
     skipped: Skipped | None = None
     ignores: tuple[Ignore, ...] = ()
+    # what the cache's stat index needs: content hash ("skip:<reason>" for a file
+    # skipped for what it is) and [size, mtime_ns, inode, mode] seen before reading
+    digest: str = ""
+    stat: list | None = None
 
 
 @dataclass
@@ -61,6 +69,8 @@ class Options:
     exclude: tuple[str, ...] = ()
     root: str | None = None  # paths in the report are relative to this
     kernel_tree: str | None = None
+    cache_dir: str | None = None  # per-file facts cache (cache.py); None: no cache
+    shard: tuple[int, int] | None = None  # (K, N): report only shard K of N (whole-tree analysis)
 
 
 @dataclass
@@ -82,7 +92,7 @@ class RunResult:
 _WORKER: dict = {}
 
 
-def _init_pool_worker(prefilter_words: list[str], max_size: int) -> None:
+def _init_pool_worker(terms: Terms, max_size: int, cache: FactsCache | None = None) -> None:
     """Pool workers leave interrupts to the parent.
 
     Ctrl-C reaches the whole process group: the parent gets KeyboardInterrupt
@@ -94,12 +104,13 @@ def _init_pool_worker(prefilter_words: list[str], max_size: int) -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    _init_worker(prefilter_words, max_size)
+    _init_worker(terms, max_size, cache)
 
 
-def _init_worker(prefilter_words: list[str], max_size: int) -> None:
-    _WORKER["prefilter"] = compile_prefilter(prefilter_words)
+def _init_worker(terms: Terms, max_size: int, cache: FactsCache | None = None) -> None:
+    _WORKER["prefilter"] = Prefilter(terms)
     _WORKER["max_size"] = max_size
+    _WORKER["cache"] = cache
 
 
 def _scan_ignores(path: str, data: bytes) -> tuple[Ignore, ...]:
@@ -118,41 +129,133 @@ def _scan_ignores(path: str, data: bytes) -> tuple[Ignore, ...]:
 
 
 def process_file(path: str) -> FileResult:
-    """Read, prefilter, parse and extract one file.  Never raises."""
+    """Read, prefilter, parse and extract one file (or take it from the cache).  Never raises."""
+    res, encoded = _process(path)
+    if res.facts is None and encoded is not None:
+        res = _with_facts(res, encoded, {})
+    return res
+
+
+# Skip reasons that follow from the file's bytes and type alone (the stat index
+# can vouch for them); "unreadable" may change without the file changing.
+_STABLE_SKIPS = ("too-large", "not-text", "not-a-file")
+
+
+def _stat(path: str) -> list | None:
     try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns, st.st_ino, st.st_mode]
+
+
+def _process(path: str, encode: bool = False) -> tuple[FileResult, list | None]:
+    """The per-file work.  Returns the result and its facts encoded as JSON data
+    (codec.py) when they were encoded anyway (for the cache or a worker's reply);
+    the result's `facts` may then be None, to be decoded by whoever needs them."""
+    try:
+        stat = _stat(path)  # before reading: a later change moves the mtime past this
         src = read_source(path, _WORKER.get("max_size", DEFAULT_MAX_FILE_SIZE))
         if isinstance(src, Skipped):
-            return FileResult(path, "skipped", skipped=src)
+            digest = f"skip:{src.reason}" if src.reason in _STABLE_SKIPS else ""
+            return FileResult(path, "skipped", skipped=src, digest=digest, stat=stat), None
+        digest = content_hash(src.data)
+        cache: FactsCache | None = _WORKER.get("cache")
+        if cache is not None:
+            entry = cache.get(digest)
+            ignores = _cached_ignores(path, entry) if entry is not None else None
+            if ignores is not None:
+                return FileResult(path, entry["status"], ignores=ignores, digest=digest, stat=stat), entry.get("facts")
         ignores = _scan_ignores(path, src.data)
         prefilter = _WORKER.get("prefilter")
-        if prefilter is not None and not prefilter.search(src.data):
-            return FileResult(path, "prefiltered", ignores=ignores)
-        ff = facts_mod.extract(src, prefilter)
-        return FileResult(path, "analysed", facts=ff, ignores=ignores)
+        plan = prefilter.plan(src.data) if prefilter is not None else None
+        ff = None if prefilter is not None and plan is None else facts_mod.extract(src, plan)
+        res = FileResult(path, "prefiltered" if ff is None else "analysed", facts=ff, ignores=ignores,
+                         digest=digest, stat=stat)
+        encoded = None
+        if cache is not None or encode:
+            encoded = codec.encode(ff, facts_mod.FileFacts) if ff is not None else None
+        if cache is not None:
+            cache.put(digest, {"status": res.status, "facts": encoded,
+                               "ignores": [[ig.line, list(ig.ids)] for ig in ignores]})
+        return res, encoded
     except RecursionError:
-        return FileResult(path, "skipped", skipped=Skipped(path, "parse-failed", "nesting too deep"))
+        return FileResult(path, "skipped", skipped=Skipped(path, "parse-failed", "nesting too deep")), None
     except MemoryError:
-        return FileResult(path, "skipped", skipped=Skipped(path, "parse-failed", "out of memory"))
+        return FileResult(path, "skipped", skipped=Skipped(path, "parse-failed", "out of memory")), None
     except Exception as exc:  # one bad file never hides the others
         tb = traceback.format_exc(limit=3).strip().splitlines()[-1]
-        return FileResult(path, "skipped", skipped=Skipped(path, "internal-error", f"{type(exc).__name__}: {tb}"))
+        return FileResult(path, "skipped",
+                          skipped=Skipped(path, "internal-error", f"{type(exc).__name__}: {tb}")), None
 
 
-def _map_files(paths: list[str], words: list[str], max_size: int, jobs: int):
+def _cached_ignores(path: str, entry: dict) -> tuple[Ignore, ...] | None:
+    """The inline ignores of a cache entry, or None if the entry is not well formed."""
+    raw = entry.get("ignores")
+    if not isinstance(raw, list) or (entry["status"] == "analysed") != isinstance(entry.get("facts"), list):
+        return None
+    out = []
+    for item in raw:
+        if (not isinstance(item, list) or len(item) != 2 or type(item[0]) is not int
+                or not isinstance(item[1], list) or not all(isinstance(x, str) for x in item[1])):
+            return None
+        out.append(Ignore(path, item[0], tuple(item[1])))
+    return tuple(out)
+
+
+def _with_facts(res: FileResult, encoded: list, memo: dict) -> FileResult:
+    """Decode a result's facts (in the parent).  Facts that do not decode (a
+    corrupt cache entry) are recomputed here, without the cache."""
+    try:
+        ff = codec.decode(encoded, facts_mod.FileFacts, memo)
+    except codec.CodecError:
+        cache = _WORKER.pop("cache", None)
+        try:
+            res, _ = _process(res.path)
+        finally:
+            _WORKER["cache"] = cache
+        return res
+    if ff.path != res.path:  # the same content under another name shares the entry
+        ff = replace(ff, path=res.path)
+    res.facts = ff
+    return res
+
+
+def _process_for_parent(path: str) -> tuple[FileResult, list | None]:
+    """Pool entry point: facts travel as JSON data, not as pickled objects
+    (unpickling millions of slotted dataclasses is slower than decoding)."""
+    res, encoded = _process(path, encode=True)
+    if encoded is not None:
+        res.facts = None
+    return res, encoded
+
+
+def facts_cache(opts: Options, model: RoleModel, terms: Terms) -> FactsCache | None:
+    """The per-file facts cache for this model and prefilter, if caching is on."""
+    if not opts.cache_dir:
+        return None
+    return FactsCache(opts.cache_dir, facts_salt(model.digest, terms.digest))
+
+
+def _map_files(paths: list[str], terms: Terms, max_size: int, jobs: int, cache: FactsCache | None = None):
+    memo: dict = {}  # one string/value table for the whole run: a tree's facts repeat their names
+    _init_worker(terms, max_size, cache)  # the parent decodes (and may recompute) too
     if jobs <= 1 or len(paths) < 8:
-        _init_worker(words, max_size)
         for p in paths:
-            yield process_file(p)
+            res, encoded = _process(p)
+            yield _with_facts(res, encoded, memo) if res.facts is None and encoded is not None else res
         return
-    chunk = max(1, min(64, len(paths) // (jobs * 8)))
-    # not multiprocessing.Pool: it waits forever for the file of a worker that died
-    yield from workers.imap(process_file, paths, jobs, chunk, _init_pool_worker, (words, max_size),
-                            on_death=_worker_died)
+    # small chunks keep both workers busy to the end; results stream back in order.
+    # Not multiprocessing.Pool: it waits forever for the file of a worker that died.
+    chunk = max(1, min(16, len(paths) // (jobs * 16)))
+    for res, encoded in workers.imap(_process_for_parent, paths, jobs, chunk, _init_pool_worker,
+                                     (terms, max_size, cache), on_death=_worker_died):
+        yield _with_facts(res, encoded, memo) if encoded is not None else res
 
 
-def _worker_died(path: str, why: str) -> FileResult:
+def _worker_died(path: str, why: str) -> tuple[FileResult, None]:
     """The worker process analysing `path` died (OOM killer, a crash in the parser)."""
-    return FileResult(path, "skipped", skipped=Skipped(path, "internal-error", f"worker process died: {why}"))
+    return FileResult(path, "skipped", skipped=Skipped(path, "internal-error", f"worker process died: {why}")), None
 
 
 # --- parent side ---------------------------------------------------------------------
@@ -206,9 +309,10 @@ def run(paths: list[str], model: RoleModel, rules: RuleSet, opts: Options, progr
     files, diags = discover(paths, opts.exclude)
     n_discover_skips = len(diags)
     jobs = opts.jobs or os.cpu_count() or 1
-    words = sorted(model.words())
+    terms = Terms.from_model(model)  # after layouts.apply: the tree's own fields count
+    fcache = facts_cache(opts, model, terms)
     results: list[FileResult] = []
-    for res in _map_files(files, words, opts.max_file_size, jobs):
+    for res in _map_files(files, terms, opts.max_file_size, jobs, fcache):
         results.append(res)
         if progress is not None:
             progress(res)
@@ -222,16 +326,25 @@ def run(paths: list[str], model: RoleModel, rules: RuleSet, opts: Options, progr
             return Path(p).as_posix()
         return Path(p).as_posix() if r.startswith("..") else Path(r).as_posix()
 
+    shard_helpers: list[facts_mod.FileFacts] = []
+    if opts.shard is not None:
+        # whole-tree analysis, shard-local report (shard.py): the other shards'
+        # files inform the tree-wide phase like --kernel-tree helpers do
+        shard_helpers = [r.facts for r in results if r.facts is not None and not shard_mod.mine(rel(r.path), opts.shard)]
+        results = [r for r in results if shard_mod.mine(rel(r.path), opts.shard)]
+        files = [f for f in files if shard_mod.mine(rel(f), opts.shard)]
+        diags = [d for d in diags if shard_mod.mine(rel(d.path), opts.shard)]
+        n_discover_skips = len(diags)
     all_facts = [r.facts for r in results if r.facts is not None]
     helpers: list[facts_mod.FileFacts] = []
     helper_stats: dict = {}
     if opts.kernel_tree:
         def extract(ps: list[str]):
-            return (res.facts for res in _map_files(ps, words, opts.max_file_size, jobs))
+            return (res.facts for res in _map_files(ps, terms, opts.max_file_size, jobs, fcache))
 
         skip = set(model.source_role) | set(model.converters) | set(model.operations) | set(model.helper_roles)
         helpers, helper_stats = kerneltree.helper_facts(opts.kernel_tree, all_facts, skip, extract)
-    tree = global_phase(model, all_facts, helpers)
+    tree = global_phase(model, all_facts, helpers + shard_helpers)
     engine = Engine(model, rules)
     raw: list[Finding] = []
     for r in results:
@@ -303,5 +416,6 @@ def run(paths: list[str], model: RoleModel, rules: RuleSet, opts: Options, progr
         "layout": _layout_stats(layout),
         **tree.stats,
         **helper_stats,
+        **({"shard": list(opts.shard)} if opts.shard else {}),
     }
     return RunResult(final, results, diags, unused, stats, root)
