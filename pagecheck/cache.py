@@ -4,7 +4,7 @@ Layout under the cache directory (`$XDG_CACHE_HOME/pagecheck`, default
 `~/.cache/pagecheck`, or `--cache-dir DIR`)::
 
     v1/facts/ab/<key>.json     one file's facts (or "prefiltered"), key = hash(salt, content hash)
-    v1/stat/<key>.json         path -> (size, mtime_ns, inode, content hash) for one input set
+    v1/stat/<key>.json         path -> (size, mtime_ns, inode, mode, content hash) for one input set
     v1/runs/<key>.json         a whole run's findings, key = hash(salt, rules, options, every input's hash)
 
 Rules of the house:
@@ -152,7 +152,10 @@ def facts_salt(model_digest: str, terms_digest: str) -> str:
 
 
 class StatIndex:
-    """path -> (size, mtime_ns, inode, content hash), so a warm run reads no file."""
+    """path -> (stat..., content hash), so a warm run reads no file.
+
+    The stat part is whatever `runner._stat` records (size, mtime_ns, inode, mode).
+    """
 
     def __init__(self, store: Store, key: str):
         self.store = store
@@ -164,21 +167,13 @@ class StatIndex:
             self.entries = doc["entries"]
             self.written_ns = doc["written_ns"]
 
-    @staticmethod
-    def stat_of(path: str) -> list | None:
-        try:
-            st = os.stat(path)
-        except OSError:
-            return None
-        return [st.st_size, st.st_mtime_ns, st.st_ino]
-
     def digest(self, path: str, stat: list | None) -> str | None:
         """The recorded content hash of path, if its stat still matches and is not racy."""
         e = self.entries.get(path)
-        if (stat is None or not isinstance(e, list) or len(e) != 4 or e[:3] != stat
-                or not isinstance(e[3], str) or stat[1] >= self.written_ns - RACY_NS):
+        if (stat is None or not isinstance(e, list) or e[:-1] != stat or not isinstance(e[-1], str)
+                or stat[1] >= self.written_ns - RACY_NS):
             return None
-        return e[3]
+        return e[-1]
 
     def record(self, path: str, stat: list | None, digest: str) -> None:
         if stat is not None and digest:

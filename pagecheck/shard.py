@@ -26,10 +26,14 @@ import json
 import os
 from collections import Counter
 
-# stats that count files or functions: summed over shards; every other stat is
-# tree-wide (every shard computes the same) and is taken from the first shard
+# stats that count the reported files: summed over shards.  Every other stat is
+# tree-wide (each shard computes the same tree phase over all files, e.g.
+# "functions", "summaries") and is taken from the first shard — except the tree
+# phase's work counters and timings ("analysis_runs", "reanalysed_for_members",
+# "*_seconds"), which count work done for the reported files and are not
+# findings: they are the one part of a merged report that differs.
 PER_FILE_STATS = ("files", "analysed", "prefiltered", "skipped", "parse_errors", "partly_parsed",
-                  "functions", "functions_analysed")
+                  "functions_analysed")
 PER_FILE_COUNTERS = ("not_analysed",)
 
 
