@@ -359,7 +359,7 @@ def run(paths: list[str], model: RoleModel, rules: RuleSet, opts: Options, progr
         share = r.facts.parsed_share
         if share < PARSE_REPORT_BELOW:
             diags.append(Skipped(r.path, "parse-errors",
-                                 f"analysed the {share:.0%} of the file that parsed"))
+                                 f"only {share:.0%} of the code parsed; analysed what did"))
 
     # suppression by inline comments, then fingerprints
     ignores: dict[str, list[Ignore]] = {}
