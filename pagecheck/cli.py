@@ -27,19 +27,33 @@ from .runner import Options, run
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
 
+class OutputError(click.ClickException):
+    """An output file that cannot be written: one line, exit 2 (not a traceback, not exit 1)."""
+
+    exit_code = 2
+
+    def show(self, file=None) -> None:
+        click.echo(f"pagecheck: error: {self.format_message()}", err=True)
+
+
 def write_atomic(path: str, text: str) -> None:
     """Write to a temp file beside the target and rename: never a half-written report."""
     d = os.path.dirname(os.path.abspath(path)) or "."
-    fd, tmp = tempfile.mkstemp(prefix=".pagecheck-", suffix=".tmp", dir=d)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".pagecheck-", suffix=".tmp", dir=d)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, OSError):  # disk full, target is a directory, ...
+            raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
         raise
 
 

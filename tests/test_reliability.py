@@ -625,6 +625,18 @@ def test_write_atomic_unencodable_text_leaves_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_unwritable_output_is_one_line_exit_2(tmp_path):
+    (tmp_path / "good.c").write_bytes(GOOD)
+    code, _, err = _cli(["check", "-j1", "--isolated", "-o", tmp_path / "no" / "such" / "dir.json", tmp_path])
+    assert code == 2 and "Traceback" not in err
+    assert err.strip().splitlines() == [f"pagecheck: error: cannot write {tmp_path / 'no' / 'such' / 'dir.json'}: "
+                                        "No such file or directory"]
+    (tmp_path / "taken").mkdir()  # the target became a directory after the options were checked
+    with pytest.raises(cli.OutputError):
+        cli.write_atomic(str(tmp_path / "taken"), "report\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["good.c", "taken"]
+
+
 def test_output_file_is_complete(tmp_path):
     (tmp_path / "good.c").write_bytes(GOOD)
     out = tmp_path / "out" / "r.json"
