@@ -13,9 +13,9 @@ Three condition types cover the rules (see rules.CONDITION_TYPES):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from fnmatch import fnmatch
 
-from .infer import Evidence, FunctionRoles, IDENTITY_KINDS, OpUse, Step, ValueClass, evidence_steps, op_steps
+from .infer import (Evidence, FunctionRoles, IDENTITY_KINDS, OpUse, Step, ValueClass, evidence_steps, op_steps,
+                    owner_match)
 from .model import RoleModel
 from .rules import Rule, RuleSet
 
@@ -70,11 +70,6 @@ def _helper_text(e: Evidence) -> str:
         # "passed to rx_put() at line 80, which ..." → "page_pool_put_page() inside rx_put() at line 80"
         return f"{e.name}() inside {e.origin.removeprefix('passed to ').split(', which', 1)[0]}"
     return f"{e.name}()"
-
-
-def owner_match(path: str, globs) -> bool:
-    p = path.replace("\\", "/")
-    return any(fnmatch(p, g) or fnmatch(p, "*/" + g) for g in globs)
 
 
 class Engine:

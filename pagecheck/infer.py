@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import bisect
 import os
+import re
+from fnmatch import fnmatch
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any, Callable
 
 from .facts import Call, FileFacts, Function, Loc, TypeRef, Val
@@ -106,6 +109,12 @@ def op_steps(o: OpUse) -> tuple[Step, ...]:
     return (Step(o.path, o.line, o.col, what),)
 
 
+def owner_match(path: str, globs) -> bool:
+    """Is `path` one of a role's owners (rules/roles/*.toml `owners` globs)?"""
+    p = path.replace("\\", "/")
+    return any(fnmatch(p, g) or fnmatch(p, "*/" + g) for g in globs)
+
+
 def evidence_steps(e: Evidence, titles: dict[str, str] | None = None) -> tuple[Step, ...]:
     """The evidence's steps in the order they happen.
 
@@ -151,6 +160,7 @@ class FunctionRoles:
     params: dict[int, ValueClass] = field(default_factory=dict)  # parameter index -> its incoming value
     returns: list[ValueClass] = field(default_factory=list)  # values of `return x;`
     stores: list[tuple[str, ValueClass, Loc]] = field(default_factory=list)  # member key, value stored, where
+    escapes: set[str] = field(default_factory=set)  # members a call may store into (`&b->page`, a page array)
 
     def exclusive(self, p: int, q: int) -> bool:
         """True when positions p and q sit in opposite arms of one if/else or ?:."""
@@ -535,7 +545,7 @@ class FunctionAnalysis:
             if nd in keys_of:
                 returns.append(cls(nd))
         stores = [(k, cls(nd), loc) for k, nd, loc in member_stores]
-        return FunctionRoles(fn, path, values, fields_out, params, returns, stores)
+        return FunctionRoles(fn, path, values, fields_out, params, returns, stores, self._escapes())
 
     # -- what the rest of the tree knows ------------------------------------------------
     def summary(self, callee: str):
@@ -552,6 +562,9 @@ class FunctionAnalysis:
         """Evidence at a call from what the callee does with its arguments and returns."""
         m = self.model
         at = f"{c.callee}() at line {c.loc.line}"
+        # inside a role's own code (page_pool.c making pages into page_pool pages),
+        # what its helpers do with that role is the role's business, not evidence
+        owned = self.owned_roles()
         for i, uses in enumerate(s.params):
             if not uses or i >= len(c.args) or c.args[i] is None:
                 continue
@@ -563,15 +576,23 @@ class FunctionAnalysis:
                     ops.append((anode, OpUse(u.name, u.needs, self.path, c.loc.line, c.loc.col, c.loc.pos, show(a),
                                              site=c.loc.pos, chain=u.steps, via=at)))
                     continue
+                if u.role in owned:
+                    continue
                 if m.roles[u.role].kind == "page" and not (self.is_page(a) or a.key.startswith("@")):
                     continue
                 evidence.append((anode, Evidence(u.role, u.kind, u.name, "strong", self.path, c.loc.line, c.loc.col,
                                                  c.loc.pos, show(a), write=u.write, chain=u.steps,
                                                  origin=f"passed to {at}, which {u.render(self.path)}", site=c.loc.pos)))
         for r in s.returns:
+            if r.role in owned:
+                continue
             evidence.append((rnode, Evidence(r.role, "source", c.callee, "strong", self.path, c.loc.line, c.loc.col,
                                              c.loc.pos, show(Val(c.result, None)), chain=r.steps,
                                              origin=f"{at}, which {r.render(self.path)}", site=c.loc.pos)))
+
+    def owned_roles(self) -> frozenset[str]:
+        """The roles whose owner code this function is."""
+        return _owned_roles(self.path, tuple((r.id, r.owners) for r in self.model.roles.values()))
 
     def member_key(self, v: Val) -> str | None:
         """`rx_buf->page` → "drivers/x/rx.h:rx_buf.page": the tree-wide value it names, if a page member."""
@@ -590,6 +611,33 @@ class FunctionAnalysis:
         if home is None:
             return None
         return f"{home}:{owner.base[7:]}.{v.path[k - 1]}{'[]' * (len(v.path) - k)}"
+
+    def _escapes(self) -> set[str]:
+        """Members this function hands to a call that may store into them.
+
+        `__readahead_batch(ractl, rdata->pages, n)` fills a page array and
+        `get_buf(&b->page)` a page member: stores we do not see, so the stores
+        we do see cannot speak for the member.
+        """
+        out: set[str] = set()
+        for c in self.fn.calls:
+            for a, text in zip(c.args, c.arg_text):
+                if a is None and text.startswith("&"):
+                    m = _ADDRESS_OF.match(text)
+                    if m is None:
+                        continue
+                    parts = _MEMBER_SPLIT.findall(m.group(2))
+                    a = Val(text, m.group(1), tuple("[]" if p.startswith("[") else p for p in parts))
+                elif a is None or not a.path:
+                    continue
+                else:
+                    t = self.type_of(a)
+                    if t is None or t.ptr < 2:
+                        continue  # a page passed by value: not a store
+                key = self.member_key(a)
+                if key is not None:
+                    out.add(key)
+        return out
 
     def _member_loads(self, first_seen, cls) -> None:
         """A member read before this function stores it holds what the tree stores there."""
@@ -622,6 +670,15 @@ class FunctionAnalysis:
         if src_kind == "address":
             return r.page_role
         return r.address_role
+
+
+_ADDRESS_OF = re.compile(r"^&\s*\(?\s*([A-Za-z_]\w*)((?:\s*(?:->|\.)\s*[A-Za-z_]\w*|\[[^\]]*\])+)\s*\)?$")
+_MEMBER_SPLIT = re.compile(r"\[[^\]]*\]|[A-Za-z_]\w*")
+
+
+@lru_cache(maxsize=4096)
+def _owned_roles(path: str, owners: tuple[tuple[str, tuple[str, ...]], ...]) -> frozenset[str]:
+    return frozenset(rid for rid, globs in owners if owner_match(path, globs))
 
 
 def analyse(model: RoleModel, env: TypeEnv, facts: FileFacts) -> list[FunctionRoles]:

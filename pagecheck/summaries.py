@@ -194,8 +194,12 @@ def _param_uses(vc: ValueClass, fr: FunctionRoles, titles, model: RoleModel, pol
             u = ParamUse("helper", e.role, e.name, "", False, f"calls {e.name}()", e.path, e.line, "",
                          evidence_steps(e, titles))
         out.setdefault(u.key, u)
+    # a role's own code that handles the parameter as that role (page_pool.c returning a
+    # page_pool page to the allocator) may put_page() it: that is the role's implementation
+    implements = {e.role for e in vc.evidence if e.strength == "strong"
+                  and owner_match(fr.path, model.roles[e.role].owners)}
     for o in vc.ops:
-        if o.ctx or _in_alternative(fn, o.pos):
+        if o.ctx or _in_alternative(fn, o.pos) or implements:
             continue
         if o.site >= 0:
             callee = o.via.split("()", 1)[0]
@@ -488,7 +492,9 @@ def member_values(roles: dict[FuncId, FunctionRoles], all_facts, model: RoleMode
     role seen must not speak for the stores we cannot see.
     """
     seen: dict[str, list] = {}
+    escaped: set[str] = set()
     for fr in roles.values():
+        escaped |= fr.escapes
         for key, vc, loc in fr.stores:
             ident = {e.role for e in vc.evidence if e.kind in IDENTITY_KINDS and e.strength == "strong" and not e.ctx}
             first = next((e for e in vc.evidence if e.kind in IDENTITY_KINDS and e.strength == "strong"
@@ -499,6 +505,8 @@ def member_values(roles: dict[FuncId, FunctionRoles], all_facts, model: RoleMode
         member = key.split(":", 1)[1]
         if member in generic or member.rstrip("[]") in generic:
             continue
+        if key in escaped or key.removesuffix("[]") in escaped:
+            continue  # a call may store into it: we do not see every store
         roles_seen = [s[0] for s in stores]
         if any(len(r) != 1 for r in roles_seen):
             continue

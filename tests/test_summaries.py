@@ -129,3 +129,19 @@ def test_summarise_skips_conditional_uses(model):
     tree = analyse_tree(model, TypeEnv.build(ff), ff)
     fr = tree.functions["c.c"][0]
     assert not summarise(fr, {}, model).params[1]
+
+
+def test_members_a_call_may_store_into_have_no_value(model):
+    hdr = "struct rq {\n\tstruct page **pages;\n\tstruct page *spare;\n\tstruct page *page;\n};\n"
+    files = {
+        "d/d.h": hdr,
+        "d/a.c": "void fill(struct rq *r, struct page_pool *pool, int i)\n{\n"
+                 "\tr->pages[i] = page_pool_dev_alloc_pages(pool);\n"
+                 "\tr->spare = page_pool_dev_alloc_pages(pool);\n"
+                 "\tr->page = page_pool_dev_alloc_pages(pool);\n}\n"
+                 # the array is filled by a call too, and `spare` through its address
+                 "void batch(struct rq *r, struct readahead_control *rac)\n{\n"
+                 "\t__readahead_batch(rac, r->pages, 8);\n\tget_spare(&r->spare);\n\tput_page(r->page);\n}\n",
+    }
+    tree, _ff = _tree(model, files)
+    assert {k.split(":", 1)[1] for k in tree.members} == {"rq.page"}  # passing a page by value is no store
