@@ -20,10 +20,10 @@ Rules of the house:
   directory and are renamed into place (atomic on POSIX), so a reader sees
   the old file or the new one, never half of one.  Two runs writing the same
   key write the same content.
-* **The key says everything the value depends on.**  The salt covers the
-  pagecheck code itself (a digest of the package's .py and .scm files, so an
-  edited checkout never reads stale facts), tree-sitter's version, the role
-  model's digest and the prefilter's words.  The stat index is only a
+* **The key says everything the value depends on.**  Facts: the code that
+  makes them (a digest of FACTS_CODE, so an edited checkout never reads stale
+  facts), tree-sitter's version, the role model's digest and the prefilter's
+  words.  Whole runs: all of the package's code and every file under rules/.  The stat index is only a
   shortcut to content hashes: an entry whose mtime is too close to when it
   was recorded is re-hashed (the "racy git" problem).
 """
@@ -55,16 +55,24 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha1(data).hexdigest()
 
 
-@lru_cache(maxsize=1)
-def code_digest() -> str:
-    """Digest of the pagecheck code and the parser: facts and findings depend on both."""
+# The modules facts are made by: an edit to any of them (or to a query) makes
+# new facts; an edit elsewhere (inference, rules, reports) does not.
+FACTS_CODE = ("facts.py", "parse.py", "prefilter.py", "source.py", "codec.py", "cache.py", "queries/")
+
+
+@lru_cache(maxsize=2)
+def code_digest(only: tuple[str, ...] | None = None) -> str:
+    """Digest of the pagecheck code (or of the files under `only`) and the parser."""
     from . import __version__
 
     h = hashlib.sha256(__version__.encode())
     pkg = Path(__file__).resolve().parent
     for p in sorted(pkg.rglob("*")):
+        rel = p.relative_to(pkg).as_posix()
+        if only is not None and not rel.startswith(only):
+            continue
         if p.suffix in (".py", ".scm") and "__pycache__" not in p.parts:
-            h.update(str(p.relative_to(pkg)).encode() + b"\0" + p.read_bytes())
+            h.update(rel.encode() + b"\0" + p.read_bytes())
     try:
         from importlib.metadata import version
 
@@ -148,7 +156,7 @@ class FactsCache:
 
 
 def facts_salt(model_digest: str, terms_digest: str) -> str:
-    return digest_of("facts", code_digest(), model_digest, terms_digest)
+    return digest_of("facts", code_digest(FACTS_CODE), model_digest, terms_digest)
 
 
 class StatIndex:

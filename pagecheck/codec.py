@@ -31,8 +31,12 @@ class CodecError(ValueError):
 _Dec = Callable[[Any, dict], Any]
 _Enc = Callable[[Any], Any]
 
-# Dataclasses whose instances are immutable values worth sharing while decoding.
-_SHARED = {"Val", "TypeRef", "Loc"}
+# Dataclasses whose instances are immutable values that repeat within one file
+# (`page`, `rx->page`, `struct page *`): shared within one decode call.  Strings
+# are shared across calls through the caller's memo.  (Not Loc: unique by offset,
+# so sharing it would only cost a key per location.)
+_SHARED = {"Val", "TypeRef"}
+_OBJS = object()  # memo slot holding the per-call table of shared values
 
 
 def encode(obj: Any, typ: Any) -> Any:
@@ -40,13 +44,17 @@ def encode(obj: Any, typ: Any) -> Any:
 
 
 def decode(data: Any, typ: Any, memo: dict | None = None) -> Any:
-    """Build a `typ` from its encoding; `memo` shares strings/values across calls."""
+    """Build a `typ` from its encoding; `memo` shares strings across calls."""
+    memo = {} if memo is None else memo
+    memo[_OBJS] = {}
     try:
-        return _decoder(typ)(data, {} if memo is None else memo)
+        return _decoder(typ)(data, memo)
     except CodecError:
         raise
     except (TypeError, ValueError, IndexError, KeyError, AttributeError) as exc:
         raise CodecError(f"bad {getattr(typ, '__name__', typ)}: {type(exc).__name__}: {exc}") from None
+    finally:
+        del memo[_OBJS]
 
 
 def _hints(cls) -> dict:
@@ -119,12 +127,14 @@ def _dataclass_decoder(cls) -> _Dec:
     if cls.__name__ in _SHARED:
         # immutable values repeat: share them, keyed by their JSON shape (hashing a
         # tuple is C; hashing a dataclass is a Python call)
+        lines.append("    objs = memo[_OBJS]")
         lines.append("    k = (cls, _freeze(v))")
-        lines.append("    o = memo.get(k)")
+        lines.append("    o = objs.get(k)")
         lines.append("    if o is None:")
-        lines.append(f"        o = memo[k] = {call}")
+        lines.append(f"        o = objs[k] = {call}")
         lines.append("    return o")
         env["_freeze"] = _freeze
+        env["_OBJS"] = _OBJS
     else:
         lines.append(f"    return {call}")
     exec(compile("\n".join(lines) + "\n", f"<codec {cls.__name__}>", "exec"), env)
