@@ -73,13 +73,29 @@ def code_digest(only: tuple[str, ...] | None = None) -> str:
             continue
         if p.suffix in (".py", ".scm") and "__pycache__" not in p.parts:
             h.update(rel.encode() + b"\0" + p.read_bytes())
-    try:
-        from importlib.metadata import version
-
-        h.update(version("tree-sitter").encode() + version("tree-sitter-c").encode())
-    except Exception:  # metadata missing (odd installs): the code digest still holds
-        pass
+    h.update(_parser_identity().encode())
     return h.hexdigest()[:20]
+
+
+def _parser_identity() -> str:
+    """Which tree-sitter and grammar are installed: their files' paths, sizes and
+    mtimes (a reinstall or upgrade changes them).  No import and no package
+    metadata scan: this runs on every start, and pre-commit starts often."""
+    from importlib.util import find_spec
+
+    parts = []
+    for name in ("tree_sitter", "tree_sitter_c"):
+        try:
+            spec = find_spec(name)
+            d = os.path.dirname(spec.origin) if spec and spec.origin else None
+            for f in sorted(os.listdir(d)) if d else ():
+                if not f.endswith((".py", ".so", ".pyd", ".dylib")):
+                    continue
+                st = os.stat(os.path.join(d, f))
+                parts.append(f"{name}/{f}:{st.st_size}:{st.st_mtime_ns}")
+        except (OSError, ImportError, ValueError):
+            parts.append(f"{name}:?")
+    return "|".join(parts)
 
 
 def digest_of(*parts: Any) -> str:
