@@ -251,6 +251,29 @@ def test_parse_damage_is_reported_with_the_recovered_share(tmp_path, model, rule
     assert "partly analysed: parse-errors" in out and "(1 only in part)" in out
 
 
+@pytest.mark.parametrize("head", [
+    pytest.param(b'static struct m ms[] = {\n#ifdef X\n\t{ 1, "a" },\n#endif\n\t{ 2, "b" },\n};\n',
+                 id="ifdef-in-initializer"),
+    pytest.param(b"#if A\nstatic int f(void) {\n#else\nstatic int f(int x) {\n#endif\n\treturn 0;\n}\n",
+                 id="two-headers-one-body"),
+])
+def test_functions_recovered_inside_an_error_node_are_not_parse_damage(tmp_path, model, ruleset, head):
+    from pagecheck import parse
+
+    # tree-sitter wraps the rest of such a file in one ERROR node, with good functions inside it
+    data = head + GOOD * 3
+    tree = parse.parse(data)
+    (outer,) = [c for c in tree.root_node.children if c.type == "ERROR"]
+    assert outer.end_byte - outer.start_byte > 0.9 * len(data)
+    # the damage is the head (give or take the blank lines between items), not the functions after it
+    assert parse.error_bytes(tree) < 2 * len(head) < 0.3 * len(data)
+    f = tmp_path / "wrapped.c"
+    f.write_bytes(data)
+    res = _run([f], model, ruleset)
+    assert res.diagnostics == []
+    assert (GOOD_FINDING[0], GOOD_FINDING[1] + head.count(b"\n")) in _found(res)
+
+
 # --- deep nesting, long lines: no recursion, no blow-up -----------------------------------
 
 DEPTH = 20_000

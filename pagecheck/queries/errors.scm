@@ -1,2 +1,2 @@
-;; Parse damage: every ERROR node (facts.FileFacts.error_bytes, parse.error_bytes).
+;; Parse damage (parse.error_bytes, facts.FileFacts.error_bytes): every ERROR node.
 (ERROR) @error
