@@ -32,6 +32,7 @@ model, so cached facts feed it unchanged.
 from __future__ import annotations
 
 import os
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -131,6 +132,7 @@ class Policy:
 
     generic_members: frozenset[str] = frozenset()  # "bio_vec.bv_page": never a tree-wide value
     local_roles: frozenset[str] = frozenset()  # roles whose evidence is not exported by summaries
+    local_helpers: frozenset[str] = frozenset()  # helpers whose evidence is not exported either
 
 
 def load_policy(model: RoleModel | None = None, base=None) -> Policy:
@@ -143,12 +145,13 @@ def load_policy(model: RoleModel | None = None, base=None) -> Policy:
     members.no_unknown()
     summ = c.sub("summaries")
     local = frozenset(summ.get("local_roles", list, []))
+    local_helpers = frozenset(summ.get("local_helpers", list, []))
     summ.no_unknown()
     c.no_unknown()
     for r in local:
         if model is not None and r not in model.roles:
             raise DataError(path, "summaries.local_roles", f"names unknown role {r!r}")
-    return Policy(generic, local)
+    return Policy(generic, local, local_helpers)
 
 
 def _in_alternative(fn: Function, pos: int) -> bool:
@@ -176,6 +179,8 @@ def _param_uses(vc: ValueClass, fr: FunctionRoles, titles, model: RoleModel, pol
         if e.strength != "strong" or e.ctx or e.kind not in ("field", "helper"):
             continue
         if e.role in policy.local_roles or _in_alternative(fn, e.pos):
+            continue
+        if e.kind == "helper" and e.site < 0 and e.name in policy.local_helpers:
             continue
         if e.kind == "field" and e.site < 0 and owner_match(fr.path, model.roles[e.role].owners):
             # the owner of a field sets it for others too (mm writes page->mapping for
@@ -241,12 +246,24 @@ def summarise(fr: FunctionRoles, titles, model: RoleModel, policy: Policy = Poli
     return Summary(fr.function.name, params, _return_facts(fr, titles))
 
 
-def merge(summaries: list[Summary], model: RoleModel) -> Summary | None:
+_ARCH = re.compile(r"(?:^|/)arch/([^/]+)/")
+
+
+def arch_of(path: str) -> str | None:
+    m = _ARCH.search(path.replace("\\", "/"))
+    return m.group(1) if m else None
+
+
+def merge(summaries: list[Summary], model: RoleModel, strict: bool = False) -> Summary | None:
     """One summary for several definitions of a name, inventing nothing.
 
     A use one definition has is kept (the others may be config stubs); a
     parameter that two definitions give different roles gets no role facts.
+    `strict` (definitions for different architectures, seen from generic code):
+    only what every definition does is kept — one of them is the one built.
     """
+    if strict:
+        return _intersect(summaries)
     summaries = [s for s in summaries if not s.empty]
     if not summaries:
         return None
@@ -271,6 +288,20 @@ def merge(summaries: list[Summary], model: RoleModel) -> Summary | None:
         for r in s.returns:
             rets.setdefault(r.role, r)
     return Summary(summaries[0].name, tuple(params), tuple(rets.values()) if len(rets) == 1 else ())
+
+
+def _intersect(summaries: list[Summary | None]) -> Summary | None:
+    if not summaries or any(s is None or s.empty for s in summaries):
+        return None
+    n = min(len(s.params) for s in summaries)
+    params = []
+    for i in range(n):
+        common = set.intersection(*({u.key for u in s.params[i]} for s in summaries))
+        params.append(tuple(u for u in summaries[0].params[i] if u.key in common))
+    roles = [tuple(r.role for r in s.returns) for s in summaries]
+    returns = summaries[0].returns if all(r == roles[0] for r in roles) else ()
+    out = Summary(summaries[0].name, tuple(params), returns)
+    return None if out.empty else out
 
 
 # --- the call graph ------------------------------------------------------------------------
@@ -307,6 +338,10 @@ class Index:
             out: tuple[FuncId, ...] = (own,)
         else:
             cands = self.shared.get(name, [])
+            here_arch = arch_of(self.facts[fi].path)
+            if here_arch is not None and len(cands) > 1:
+                # arch/x86 code never links against arch/parisc's flush_icache_range()
+                cands = [c for c in cands if arch_of(self.facts[c[0]].path) in (None, here_arch)]
             if len(cands) > 1:
                 # a driver's own header beats a same-named helper elsewhere
                 here = os.path.dirname(self.facts[fi].path)
@@ -402,7 +437,9 @@ def analyse_tree(model: RoleModel, env: TypeEnv, all_facts: list[FileFacts],
         if len(fids) == 1:
             return own.get(fids[0])
         if fids not in merged:
-            merged[fids] = merge([own[f] for f in fids if f in own], model)
+            strict = len({arch_of(all_facts[f[0]].path) for f in fids} - {None}) > 1
+            merged[fids] = merge([own.get(f) for f in fids] if strict else [own[f] for f in fids if f in own],
+                                 model, strict)
         return merged[fids]
 
     env.summary_of = summary_of

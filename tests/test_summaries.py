@@ -145,3 +145,24 @@ def test_members_a_call_may_store_into_have_no_value(model):
     }
     tree, _ff = _tree(model, files)
     assert {k.split(":", 1)[1] for k in tree.members} == {"rq.page"}  # passing a page by value is no store
+
+
+def test_arch_definitions_are_scoped_and_intersected(model):
+    files = {
+        # parisc's flush touches vmalloc addresses; x86's does not
+        "arch/parisc/kernel/cache.c": "void flush_range(void *start)\n{\n\tvmalloc_to_page(start);\n}\n",
+        "arch/x86/mm/flush.c": "void flush_range(void *start)\n{\n\tclflush(start);\n}\n",
+        "arch/x86/kernel/kexec.c": "void kexec_flush(void *buf)\n{\n\tflush_range(buf);\n}\n",
+        "kernel/kexec.c": "void generic_flush(void *buf)\n{\n\tflush_range(buf);\n}\n",
+        "arch/parisc/kernel/kexec.c": "void parisc_flush(void *buf)\n{\n\tflush_range(buf);\n}\n",
+    }
+    tree, ff = _tree(model, files)
+    assert _summary(tree, ff, "kexec_flush") is None  # x86 sees only x86's flush_range()
+    assert _summary(tree, ff, "generic_flush") is None  # the arches disagree: nothing common
+    assert _roles(_summary(tree, ff, "parisc_flush"), 0) == {"vmalloc_addr"}
+
+
+def test_page_lock_helpers_are_not_exported(model):
+    tree, ff = _tree(model, {"d/a.c": "void done(struct page *page)\n{\n\tunlock_page(page);\n}\n"},
+                     Policy(local_helpers=frozenset({"unlock_page"})))
+    assert _summary(tree, ff, "done") is None
