@@ -254,16 +254,12 @@ def arch_of(path: str) -> str | None:
     return m.group(1) if m else None
 
 
-def merge(summaries: list[Summary], model: RoleModel, strict: bool = False) -> Summary | None:
+def merge(summaries: list[Summary], model: RoleModel) -> Summary | None:
     """One summary for several definitions of a name, inventing nothing.
 
     A use one definition has is kept (the others may be config stubs); a
     parameter that two definitions give different roles gets no role facts.
-    `strict` (definitions for different architectures, seen from generic code):
-    only what every definition does is kept — one of them is the one built.
     """
-    if strict:
-        return _intersect(summaries)
     summaries = [s for s in summaries if not s.empty]
     if not summaries:
         return None
@@ -288,20 +284,6 @@ def merge(summaries: list[Summary], model: RoleModel, strict: bool = False) -> S
         for r in s.returns:
             rets.setdefault(r.role, r)
     return Summary(summaries[0].name, tuple(params), tuple(rets.values()) if len(rets) == 1 else ())
-
-
-def _intersect(summaries: list[Summary | None]) -> Summary | None:
-    if not summaries or any(s is None or s.empty for s in summaries):
-        return None
-    n = min(len(s.params) for s in summaries)
-    params = []
-    for i in range(n):
-        common = set.intersection(*({u.key for u in s.params[i]} for s in summaries))
-        params.append(tuple(u for u in summaries[0].params[i] if u.key in common))
-    roles = [tuple(r.role for r in s.returns) for s in summaries]
-    returns = summaries[0].returns if all(r == roles[0] for r in roles) else ()
-    out = Summary(summaries[0].name, tuple(params), returns)
-    return None if out.empty else out
 
 
 # --- the call graph ------------------------------------------------------------------------
@@ -338,10 +320,11 @@ class Index:
             out: tuple[FuncId, ...] = (own,)
         else:
             cands = self.shared.get(name, [])
+            # arch/x86 code never links against arch/parisc's flush_icache_range(), and
+            # generic code links against whichever arch is built: one arch's body
+            # (often the only one we see) says nothing for the others
             here_arch = arch_of(self.facts[fi].path)
-            if here_arch is not None and len(cands) > 1:
-                # arch/x86 code never links against arch/parisc's flush_icache_range()
-                cands = [c for c in cands if arch_of(self.facts[c[0]].path) in (None, here_arch)]
+            cands = [c for c in cands if arch_of(self.facts[c[0]].path) in (None, here_arch)]
             if len(cands) > 1:
                 # a driver's own header beats a same-named helper elsewhere
                 here = os.path.dirname(self.facts[fi].path)
@@ -437,9 +420,7 @@ def analyse_tree(model: RoleModel, env: TypeEnv, all_facts: list[FileFacts],
         if len(fids) == 1:
             return own.get(fids[0])
         if fids not in merged:
-            strict = len({arch_of(all_facts[f[0]].path) for f in fids} - {None}) > 1
-            merged[fids] = merge([own.get(f) for f in fids] if strict else [own[f] for f in fids if f in own],
-                                 model, strict)
+            merged[fids] = merge([own[f] for f in fids if f in own], model)
         return merged[fids]
 
     env.summary_of = summary_of
