@@ -14,13 +14,13 @@ MIN_FILES = 200
 
 
 class Progress:
-    def __init__(self, total: int):
+    def __init__(self, total: int, stream=None):
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeRemainingColumn
 
         self._bar = Bar(TextColumn("checking"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("[progress.data.speed]{task.fields[rate]}"),
-                        TimeRemainingColumn(), console=Console(file=sys.stderr), transient=True)
+                        TimeRemainingColumn(), console=Console(file=stream or sys.stderr), transient=True)
         self._task = self._bar.add_task("files", total=total, rate="")
         self._bar.start()
 
@@ -38,4 +38,4 @@ def for_run(total: int, stream=None) -> Progress | None:
     stream = stream if stream is not None else sys.stderr
     if total < MIN_FILES or not getattr(stream, "isatty", lambda: False)():
         return None
-    return Progress(total)
+    return Progress(total, stream)
