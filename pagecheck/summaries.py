@@ -219,11 +219,29 @@ def _param_uses(vc: ValueClass, fr: FunctionRoles, titles, model: RoleModel, pol
     return tuple(list(out.values())[:MAX_USES])
 
 
+_ERROR_RETURNS = frozenset({"ERR_PTR", "ERR_CAST"})
+
+
 def _return_facts(fr: FunctionRoles, titles) -> tuple[ReturnFact, ...]:
-    """The role of the return value, if every return that has one agrees."""
+    """The role of the return value, if every `return x;` gives that one role.
+
+    A return whose value has no known role (`return sg_page(sg);` beside
+    `return vmalloc_to_page(addr);`) makes the role unknown; `return NULL` and
+    ERR_PTR() returns say nothing either way.  A returned page that also meets
+    another role's helper or field (alloc_page() then a page-table constructor)
+    is the callee's business: no role.
+    """
     found: dict[str, ReturnFact] = {}
+    calls = {c.result: c.callee for c in fr.function.calls}
     for vc in fr.returns:
-        ident = [e for e in vc.evidence if e.kind in IDENTITY_KINDS and e.strength == "strong" and not e.ctx]
+        strong = [e for e in vc.evidence if e.strength == "strong" and not e.ctx]
+        ident = [e for e in strong if e.kind in IDENTITY_KINDS]
+        if not ident:
+            if any(calls.get(k) in _ERROR_RETURNS for k in vc.keys) and not vc.evidence:
+                continue
+            return ()
+        if len({e.role for e in strong}) > 1:
+            return ()
         for e in ident:
             if e.role in found:
                 continue

@@ -168,3 +168,16 @@ def test_page_lock_helpers_are_not_exported(model):
     tree, ff = _tree(model, {"d/a.c": "void done(struct page *page)\n{\n\tunlock_page(page);\n}\n"},
                      Policy(local_helpers=frozenset({"unlock_page"})))
     assert _summary(tree, ff, "done") is None
+
+
+def test_return_role_needs_every_return(model):
+    tree, ff = _tree(model, {"d/a.c": (
+        "static struct page *sgp(struct scatterlist *sg, void *addr)\n{\n"
+        "\tif (is_vmalloc_addr(addr))\n\t\treturn vmalloc_to_page(addr);\n\treturn sg_page(sg);\n}\n"
+        "static struct page *pt(void)\n{\n\tstruct page *page = alloc_page(GFP_KERNEL);\n\n"
+        "\tpgtable_pte_page_ctor(page);\n\treturn page;\n}\n"
+        "static struct page *pp(struct page_pool *pool)\n{\n\tstruct page *page = page_pool_dev_alloc_pages(pool);\n\n"
+        "\tif (!page)\n\t\treturn ERR_PTR(-ENOMEM);\n\treturn page;\n}\n")})
+    assert _summary(tree, ff, "sgp") is None
+    assert _summary(tree, ff, "pt") is None
+    assert [r.role for r in _summary(tree, ff, "pp").returns] == ["page_pool"]
