@@ -197,9 +197,10 @@ class Engine:
                             continue
                         if c.roles and r not in c.roles and e.role not in c.roles:
                             continue
-                        if op.site >= 0 and owner_match(op.path, m.roles[r].owners):
-                            # a role's own code (arch page-table code freeing a boot page table
-                            # through free_reserved_page()) may reach ops of helpers it knows
+                        if owner_match(op.path, m.roles[r].owners):
+                            # a role's own code implements its lifecycle: page_pool.c put_page()s
+                            # pages leaving the pool, arch code frees boot page tables through
+                            # free_reserved_page()
                             continue
                         if m.roles[r].has(c.capability) is False:
                             bad = r

@@ -452,6 +452,31 @@ def _branch(node, then, alt) -> Branch | None:
     return None
 
 
+# Cases beyond this many are not paired: a 300-case register switch would give
+# 45,000 pairs and none of them matter for pages.
+MAX_SWITCH_CASES = 24
+
+
+def _switch_branches(cases) -> list[Branch]:
+    """Pairs of switch cases that never run together.
+
+    Case i and a later case j are exclusive unless control can fall through
+    from i into j, i.e. unless every case from i to j-1 runs off its end.
+    """
+    arms = [c for c in cases.named_children if c.type == "case_statement"][:MAX_SWITCH_CASES]
+    closed = []
+    for c in arms:
+        body = [k for k in c.named_children if k.type not in ("comment",)]
+        closed.append(bool(body) and _jumps(body[-1]))
+    out = []
+    for i, a in enumerate(arms):
+        for j in range(i + 1, len(arms)):
+            if any(closed[i:j]):
+                b = arms[j]
+                out.append(Branch(a.start_byte, a.end_byte, b.start_byte, b.end_byte))
+    return out
+
+
 def _tests_for_if(src: SourceFile, node, cond, then, alt) -> list[Test]:
     kind, atoms = _atoms(cond)
     if not atoms:
@@ -649,6 +674,8 @@ def _extract_function(src, body_q, fn, body, name, static, rtype, params) -> Fun
             v = _val(caps["value"][0])
             if v is not None:
                 returns.append(Return(_loc(src, caps["return"][0]), v))
+        elif idx == 9:
+            branches.extend(_switch_branches(caps["cases"][0]))
 
     return Function(
         name=name,

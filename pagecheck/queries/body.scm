@@ -41,3 +41,7 @@
 ; 8: x->f++ / --x->f count as writes
 (update_expression
   argument: (field_expression) @target) @update
+
+; 9: switch statements: cases that end in break/return are exclusive paths
+(switch_statement
+  body: (compound_statement) @cases) @switch
