@@ -128,17 +128,20 @@ class Engine:
     def _compatible_use(self, u: Evidence, a: Evidence) -> bool:
         """Uses that the other role legitimately shares.
 
-        A field both roles list (s390 gmap keeps pt_index in page->index of its
-        page tables) is not a conflict, nor is a raw page from the allocator
-        being turned into a typed page by that role's constructor
-        (pagetable_alloc: alloc_pages() then page_ptdesc()).
+        Roles that declare each other compatible (a ZONE_DEVICE page is also a
+        folio) do not conflict; a field both roles list (s390 gmap keeps pt_index
+        in page->index of its page tables) is not a conflict, nor is a raw page
+        from the allocator being turned into a typed page by that role's
+        constructor (pagetable_alloc: alloc_pages() then page_ptdesc()).
         """
         other = self.model.roles.get(a.role)
         if other is None:
             return False
+        mine = self.model.roles.get(u.role)
+        if u.role in other.compatible or (mine is not None and a.role in mine.compatible):
+            return True
         if u.kind == "field" and (u.name in other.strong_fields or u.name in other.weak_fields):
             return True
-        mine = self.model.roles.get(u.role)
         return a.role == "driver" and u.kind == "helper" and mine is not None and u.name in mine.constructors
 
     def _finding(self, rule: Rule, vc: ValueClass, at: Evidence | OpUse, why: Evidence, op: OpUse | None = None):

@@ -138,6 +138,8 @@ class Function:
     returns: tuple[Return, ...]
     tests: tuple[Test, ...]
     branches: tuple[Branch, ...] = ()
+    # then-arms of `if`s with no else that do not jump: code there may or may not run
+    cond_arms: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -595,6 +597,7 @@ def _extract_function(src, body_q, fn, body, name, static, rtype, params) -> Fun
     returns: list[Return] = []
     tests: list[Test] = []
     branches: list[Branch] = []
+    cond_arms: list[tuple[int, int]] = []
     writes: set[int] = set()  # start bytes of field expressions that are written
     null_stores: set[int] = set()  # ... of those assigned NULL or 0
 
@@ -665,6 +668,8 @@ def _extract_function(src, body_q, fn, body, name, static, rtype, params) -> Fun
             b = _branch(node, caps["then"][0], alt)
             if b is not None:
                 branches.append(b)
+            elif alt is None:
+                cond_arms.append((caps["then"][0].start_byte, caps["then"][0].end_byte))
         elif idx == 6:
             node = caps["ternary"][0]
             tests.extend(_tests_for_if(src, node, caps["cond"][0], caps["then"][0], caps["else"][0]))
@@ -692,5 +697,6 @@ def _extract_function(src, body_q, fn, body, name, static, rtype, params) -> Fun
         returns=tuple(returns),
         tests=tuple(tests),
         branches=tuple(branches),
+        cond_arms=tuple(cond_arms),
     )
 

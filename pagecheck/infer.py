@@ -315,6 +315,11 @@ class FunctionAnalysis:
                 if a0 <= d_start < a1 and not (a0 <= pos < a1):
                     if any(o0 <= s < o1 for _e, s in defs[:j]):
                         return True
+        # `x = kzalloc(); if (!x) x = page_address(spare);`: after an else-less if,
+        # the value is the one from before it or the one from inside it
+        for a0, a1 in self.fn.cond_arms:
+            if a0 <= d_start < a1 and not (a0 <= pos < a1) and any(s < a0 for _e, s in defs[:j]):
+                return True
         return False
 
     def type_of(self, v: Val) -> TypeRef | None:
@@ -422,6 +427,10 @@ class FunctionAnalysis:
             op = m.operations.get(c.callee)
             if op is not None and op.arg < len(c.args) and c.args[op.arg] is not None:
                 a = c.args[op.arg]
+                if op.elements:
+                    # vm_insert_pages(vma, addr, pages, &n) maps pages[i], not the array
+                    a = Val(a.key + "[]", a.root, a.path + ("[]",)) if a.root is not None else None
+            if op is not None and op.arg < len(c.args) and c.args[op.arg] is not None and a is not None:
                 anode = self.node(a, c.loc.pos)
                 note(anode, a, c.loc)
                 ops.append((anode, OpUse(c.callee, op.needs, path, c.loc.line, c.loc.col, c.loc.pos, show(a))))

@@ -123,6 +123,7 @@ class Role:
     address_role: str | None = None  # page roles: role of page_address() of it
     may_be: tuple[str, ...] = ()  # a union role (kvmalloc: slab or vmalloc)
     constructors: frozenset[str] = frozenset()  # helpers that make a raw page this role
+    compatible: frozenset[str] = frozenset()  # roles a page of this role also plays (ZONE_DEVICE pages are folios)
     file: str = ""
 
     def has(self, capability: str) -> bool | None:
@@ -143,6 +144,7 @@ class Operation:
     name: str
     arg: int
     needs: str
+    elements: bool = False  # the argument is an array: the need applies to its elements
 
 
 @dataclass
@@ -232,6 +234,7 @@ def _load_role(path: Path) -> Role:
         address_role=c.get("address_role", str, None),
         may_be=tuple(c.get("may_be", list, [])),
         constructors=frozenset(c.get("constructors", list, [])),
+        compatible=frozenset(c.get("compatible", list, [])),
         file=str(path),
     )
     fields_c.no_unknown()
@@ -253,8 +256,9 @@ def _load_operations(path: Path):
             k = Checker(path, tbl, f"{section}.{name}.")
             arg = k.get("arg", int, 0)
             needs = k.get("needs", str, choices=CAPABILITIES)
+            elements = k.get("elements", bool, False)
             k.no_unknown()
-            out[name] = Operation(name, arg, needs)
+            out[name] = Operation(name, arg, needs, elements)
     neg = c.get("negative_predicates", dict, {})
     for k2, v in neg.items():
         if not isinstance(v, str):
@@ -282,9 +286,10 @@ def load_model(base: Path | None = None) -> RoleModel:
         for key, ref in (("page_role", r.page_role), ("address_role", r.address_role)):
             if ref is not None and ref not in roles:
                 raise DataError(r.file, key, f"names unknown role {ref!r}")
-        for ref in r.may_be:
-            if ref not in roles:
-                raise DataError(r.file, "may_be", f"names unknown role {ref!r}")
+        for key, refs in (("may_be", r.may_be), ("compatible", r.compatible)):
+            for ref in sorted(refs):
+                if ref not in roles:
+                    raise DataError(r.file, key, f"names unknown role {ref!r}")
     for name, role in neg.items():
         if role not in roles:
             raise DataError(ops_path, f"negative_predicates.{name}", f"names unknown role {role!r}")
