@@ -585,7 +585,8 @@ def extract(src: SourceFile, plan: Plan | None = None) -> FileFacts:
         # with a plan only the kept items were parsed: the share is of those bytes
         # (damage in blanked code cannot be seen, and cannot hide evidence either)
         size=parsed,
-        error_bytes=min(parse.error_bytes(tree), parsed) if root.has_error else 0,
+        error_bytes=(min(parse.error_bytes(tree, None if plan is None else plan.keep), parsed)
+                     if root.has_error else 0),
     )
 
 

@@ -10,6 +10,8 @@ definitions this recovers on a real tree is measured by `bench/parse_recovery.py
 
 from __future__ import annotations
 
+import bisect
+
 import re
 from functools import lru_cache
 from importlib import resources
@@ -119,7 +121,7 @@ def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return out
 
 
-def error_bytes(tree: Tree) -> int:
+def error_bytes(tree: Tree, keep: tuple[tuple[int, int], ...] | None = None) -> int:
     """Bytes of the file the parse could not recover: the parse damage.
 
     That is the bytes under ERROR nodes (outermost, overlaps merged), less the
@@ -130,6 +132,11 @@ def error_bytes(tree: Tree) -> int:
     facts extraction finds and analyses; counting them as lost would call a
     header whose 66 functions were all recovered "1% parsed".  Damage inside a
     function (an ERROR within its body) still counts.
+
+    `keep`: the byte ranges that were really parsed (prefilter.Plan.keep); the
+    blanked rest of a masked file is not code, so an ERROR node spanning it (a
+    struct the grammar misreads, then a function further down) loses nothing
+    there: only damage inside `keep` counts.
 
     The queries run in C, so a file of 20,000 nested errors costs no Python stack.
     """
@@ -144,7 +151,25 @@ def error_bytes(tree: Tree) -> int:
         inside = _merged([(n.start_byte, n.end_byte) for n in cursor.captures(root).get("item", ())
                           if start <= n.start_byte and n.end_byte <= end
                           and (n.start_byte, n.end_byte) != (start, end)])
-        total += (end - start) - sum(e - s for s, e in inside)
+        if keep is None:
+            total += (end - start) - sum(e - s for s, e in inside)
+            continue
+        pos = start
+        for s, e in [*inside, (end, end)]:  # the lost gaps between recovered items
+            if s > pos:
+                total += _overlap(pos, s, keep)
+            pos = max(pos, e)
+    return total
+
+
+def _overlap(start: int, end: int, ranges: tuple[tuple[int, int], ...]) -> int:
+    """Bytes of [start, end) inside the sorted, disjoint `ranges`."""
+    i = bisect.bisect_right(ranges, (start, float("inf"))) - 1
+    total = 0
+    for s, e in ranges[max(i, 0):]:
+        if s >= end:
+            break
+        total += max(0, min(e, end) - max(s, start))
     return total
 
 

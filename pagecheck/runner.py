@@ -27,7 +27,7 @@ from .rules import RuleSet
 from . import codec
 from . import shard as shard_mod
 from .cache import FactsCache, content_hash, facts_salt
-from .prefilter import Prefilter, Terms
+from .prefilter import Prefilter, Scan, Terms, needed_weak
 from .source import DEFAULT_MAX_FILE_SIZE, Skipped, discover, read_source
 
 # `ignore` without a bracket is matched too, so that a missing ID list is reported, not ignored
@@ -149,12 +149,14 @@ def _stat(path: str) -> list | None:
     return [st.st_size, st.st_mtime_ns, st.st_ino, st.st_mode]
 
 
-def _process(path: str, encode: bool = False) -> tuple[FileResult, list | None]:
-    """The per-file work.  Returns the result and its facts encoded as JSON data
-    (codec.py) when they were encoded anyway (for the cache, or when `encode`);
-    on a cache hit the result's `facts` is None: the caller decodes them."""
+def _scan(path: str) -> tuple[FileResult | None, Scan | None]:
+    """First pass of a two-phase run: read and prefilter, parse nothing.
+
+    A file that is skipped or holds no evidence gets its final result here;
+    for the others the result is None and their `Scan` says which functions
+    have strong evidence and what they call (runner._map_files)."""
     try:
-        stat = _stat(path)  # before reading: a later change moves the mtime past this
+        stat = _stat(path)
         src = read_source(path, _WORKER.get("max_size", DEFAULT_MAX_FILE_SIZE))
         if isinstance(src, Skipped):
             digest = f"skip:{src.reason}" if src.reason in _STABLE_SKIPS else ""
@@ -163,12 +165,47 @@ def _process(path: str, encode: bool = False) -> tuple[FileResult, list | None]:
         cache: FactsCache | None = _WORKER.get("cache")
         if cache is not None:
             entry = cache.get(digest)
+            if entry is not None and entry["status"] == "prefiltered":
+                ignores = _cached_ignores(path, entry)
+                if ignores is not None:
+                    return FileResult(path, "prefiltered", ignores=ignores, digest=digest, stat=stat), None
+        sc = _WORKER["prefilter"].scan(src.data, header=path.endswith(".h"))
+        if sc is not None:
+            return None, sc
+        ignores = _scan_ignores(path, src.data)
+        if cache is not None:
+            cache.put(digest, {"status": "prefiltered", "facts": None,
+                               "ignores": [[ig.line, list(ig.ids)] for ig in ignores]})
+        return FileResult(path, "prefiltered", ignores=ignores, digest=digest, stat=stat), None
+    except Exception:  # the second pass reports it with its reason
+        return None, Scan((), (), ())
+
+
+def _process(path: str, encode: bool = False, keep_weak: tuple[str, ...] | None = None
+             ) -> tuple[FileResult, list | None]:
+    """The per-file work.  Returns the result and its facts encoded as JSON data
+    (codec.py) when they were encoded anyway (for the cache, or when `encode`);
+    on a cache hit the result's `facts` is None: the caller decodes them.
+    `keep_weak`: the weak-only functions of this file to analyse (None: all)."""
+    try:
+        stat = _stat(path)  # before reading: a later change moves the mtime past this
+        src = read_source(path, _WORKER.get("max_size", DEFAULT_MAX_FILE_SIZE))
+        if isinstance(src, Skipped):
+            digest = f"skip:{src.reason}" if src.reason in _STABLE_SKIPS else ""
+            return FileResult(path, "skipped", skipped=src, digest=digest, stat=stat), None
+        digest = content_hash(src.data)
+        # the facts depend on which weak-only functions are kept: part of the key
+        ckey = digest if keep_weak is None else f"{digest}|weak:{','.join(keep_weak)}"
+        cache: FactsCache | None = _WORKER.get("cache")
+        if cache is not None:
+            entry = cache.get(ckey)
             ignores = _cached_ignores(path, entry) if entry is not None else None
             if ignores is not None:
                 return FileResult(path, entry["status"], ignores=ignores, digest=digest, stat=stat), entry.get("facts")
         ignores = _scan_ignores(path, src.data)
         prefilter = _WORKER.get("prefilter")
-        plan = prefilter.plan(src.data) if prefilter is not None else None
+        plan = (prefilter.plan(src.data, None if keep_weak is None else frozenset(keep_weak))
+                if prefilter is not None else None)
         ff = None if prefilter is not None and plan is None else facts_mod.extract(src, plan)
         res = FileResult(path, "prefiltered" if ff is None else "analysed", facts=ff, ignores=ignores,
                          digest=digest, stat=stat)
@@ -176,7 +213,7 @@ def _process(path: str, encode: bool = False) -> tuple[FileResult, list | None]:
         if cache is not None or encode:
             encoded = codec.encode(ff, facts_mod.FileFacts) if ff is not None else None
         if cache is not None:
-            cache.put(digest, {"status": res.status, "facts": encoded,
+            cache.put(ckey, {"status": res.status, "facts": encoded,
                                "ignores": [[ig.line, list(ig.ids)] for ig in ignores]})
         return res, encoded
     except RecursionError:
@@ -221,15 +258,22 @@ def _with_facts(res: FileResult, encoded: list, memo: dict) -> FileResult:
     return res
 
 
-def _process_for_parent(path: str) -> tuple[FileResult, list | None]:
+def _process_for_parent(item) -> tuple[FileResult, list | None]:
     """Pool entry point: facts travel to the parent as JSON data and are decoded
     there with one string table for the whole run.  Pickled dataclasses load
     about 1.8x faster, but every file then brings its own copies of the same
     names: on the 6.12 tree the run peaked at 2.0 GB instead of 1.3 GB."""
-    res, encoded = _process(path, encode=True)
+    path, keep_weak = item if isinstance(item, tuple) else (item, None)
+    res, encoded = _process(path, encode=True, keep_weak=keep_weak)
     if encoded is not None:
         res.facts = None
     return res, encoded
+
+
+def _process_local(item) -> tuple[FileResult, list | None]:
+    """In-process: the facts stay objects (decoded only on a cache hit)."""
+    path, keep_weak = item if isinstance(item, tuple) else (item, None)
+    return _process(path, keep_weak=keep_weak)
 
 
 def facts_cache(opts: Options, model: RoleModel, terms: Terms) -> FactsCache | None:
@@ -239,24 +283,49 @@ def facts_cache(opts: Options, model: RoleModel, terms: Terms) -> FactsCache | N
     return FactsCache(opts.cache_dir, facts_salt(model.digest, terms.digest))
 
 
-def _map_files(paths: list[str], terms: Terms, max_size: int, jobs: int, cache: FactsCache | None = None):
+def _map_files(paths: list[str], terms: Terms, max_size: int, jobs: int, cache: FactsCache | None = None,
+               two_phase: bool = False):
+    """Results for `paths`, in order.
+
+    `two_phase`: functions whose only evidence is weak (`Terms.weak`: kmalloc
+    family and kfree, two thirds of all facts in a tree) are analysed only when
+    they call, or are called by, a function analysed for stronger evidence
+    (`prefilter.needed_weak`, over every file's `Scan`).  A first pass reads
+    and prefilters every file without parsing; the second parses the files
+    with evidence.
+    """
     memo: dict = {}  # one string/value table for the whole run: a tree's facts repeat their names
     _init_worker(terms, max_size, cache)  # the parent decodes (and may recompute) too
-    if jobs <= 1 or len(paths) < 8:
-        for p in paths:
-            res, encoded = _process(p)
+    if not two_phase or not terms.weak:
+        for res, encoded in _run(_process_for_parent, paths, terms, max_size, jobs, cache):
             yield _with_facts(res, encoded, memo) if res.facts is None and encoded is not None else res
+        return
+    first = list(_run(_scan, paths, terms, max_size, jobs, cache))
+    needed = needed_weak([sc for _r, sc in first])
+    items = [(p, tuple(sorted(need))) for p, (r, _sc), need in zip(paths, first, needed) if r is None]
+    second = _run(_process_for_parent, items, terms, max_size, jobs, cache)
+    for r, _sc in first:
+        if r is not None:
+            yield r
+            continue
+        res, encoded = next(second)
+        yield _with_facts(res, encoded, memo) if res.facts is None and encoded is not None else res
+
+
+def _run(fn, items: list, terms: Terms, max_size: int, jobs: int, cache: FactsCache | None):
+    if jobs <= 1 or len(items) < 8:
+        yield from map(_process_local if fn is _process_for_parent else fn, items)
         return
     # small chunks keep both workers busy to the end; results stream back in order.
     # Not multiprocessing.Pool: it waits forever for the file of a worker that died.
-    chunk = max(1, min(16, len(paths) // (jobs * 16)))
-    for res, encoded in workers.imap(_process_for_parent, paths, jobs, chunk, _init_pool_worker,
-                                     (terms, max_size, cache), on_death=_worker_died):
-        yield _with_facts(res, encoded, memo) if encoded is not None else res
+    chunk = max(1, min(16, len(items) // (jobs * 16)))
+    yield from workers.imap(fn, items, jobs, chunk, _init_pool_worker, (terms, max_size, cache),
+                            on_death=_worker_died)
 
 
-def _worker_died(path: str, why: str) -> tuple[FileResult, None]:
+def _worker_died(item, why: str) -> tuple[FileResult, None]:
     """The worker process analysing `path` died (OOM killer, a crash in the parser)."""
+    path = item[0] if isinstance(item, tuple) else item
     return FileResult(path, "skipped", skipped=Skipped(path, "internal-error", f"worker process died: {why}")), None
 
 
@@ -314,7 +383,7 @@ def run(paths: list[str], model: RoleModel, rules: RuleSet, opts: Options, progr
     terms = Terms.from_model(model)  # after layouts.apply: the tree's own fields count
     fcache = facts_cache(opts, model, terms)
     results: list[FileResult] = []
-    for res in _map_files(files, terms, opts.max_file_size, jobs, fcache):
+    for res in _map_files(files, terms, opts.max_file_size, jobs, fcache, two_phase=True):
         results.append(res)
         if progress is not None:
             progress(res)

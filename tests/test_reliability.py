@@ -757,7 +757,16 @@ def test_worker_killed_mid_run_is_reported_not_waited_for(tmp_path):
             time.sleep(0.05)
         assert len(workers) >= 2, "the pool never started"
         time.sleep(0.5)
-        os.kill(min(workers), signal.SIGKILL)
+        # a run has two pools (scan, then facts: runner._map_files); kill a worker
+        # that is alive now, whichever phase it serves
+        while True:
+            workers = _children(proc.pid) or workers
+            try:
+                os.kill(min(workers), signal.SIGKILL)
+                break
+            except ProcessLookupError:
+                assert proc.poll() is None and time.monotonic() < deadline, "no worker left to kill"
+                time.sleep(0.02)
         _, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
