@@ -300,16 +300,70 @@ def _map_files(paths: list[str], terms: Terms, max_size: int, jobs: int, cache: 
         for res, encoded in _run(_process_for_parent, paths, terms, max_size, jobs, cache):
             yield _with_facts(res, encoded, memo) if res.facts is None and encoded is not None else res
         return
-    first = list(_run(_scan, paths, terms, max_size, jobs, cache))
-    needed = needed_weak([sc for _r, sc in first])
-    items = [(p, tuple(sorted(need))) for p, (r, _sc), need in zip(paths, first, needed) if r is None]
+    first = _phase_one(paths, terms, max_size, jobs, cache)
+    items = [(p, keep) for p, (r, keep) in zip(paths, first) if r is None]
     second = _run(_process_for_parent, items, terms, max_size, jobs, cache)
-    for r, _sc in first:
+    for r, _keep in first:
         if r is not None:
             yield r
             continue
         res, encoded = next(second)
         yield _with_facts(res, encoded, memo) if res.facts is None and encoded is not None else res
+
+
+def _phase_one_here(paths: list[str], terms: Terms, max_size: int, jobs: int, cache: FactsCache | None):
+    """Per file: its final result (skipped, prefiltered), or None and the weak-only
+    functions to keep in it."""
+    first = list(_run(_scan, paths, terms, max_size, jobs, cache))
+    needed = needed_weak([sc for _r, sc in first])
+    return [(r, tuple(sorted(need)) if r is None else ()) for (r, _sc), need in zip(first, needed)]
+
+
+def _phase_one_child(conn, paths, terms, max_size, jobs, cache) -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides, and terminates us
+
+    def stop(_sig, _frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        conn.send(_phase_one_here(paths, terms, max_size, jobs, cache))
+    except BaseException:  # interrupted: our workers are reaped by workers.imap; no traceback
+        pass
+    finally:
+        conn.close()
+    os._exit(0)
+
+
+def _phase_one(paths: list[str], terms: Terms, max_size: int, jobs: int, cache: FactsCache | None):
+    """The first pass runs in a child process: its call lists and the tree-wide
+    name sets (about 160 MB on 6.12) are gone with it, so the second pass's
+    workers fork from a small parent (every forked worker would count the
+    parent's memory as its own) and the parent keeps only the answer."""
+    if jobs <= 1 or len(paths) < 8 or not hasattr(os, "fork"):
+        return _phase_one_here(paths, terms, max_size, jobs, cache)
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    recv, send = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_phase_one_child, args=(send, paths, terms, max_size, jobs, cache))
+    proc.start()
+    send.close()
+    try:
+        got = recv.recv()
+    except EOFError:  # it died (OOM killer): do the pass here
+        got = None
+    finally:
+        if proc.is_alive():
+            proc.terminate()
+        proc.join(5)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+        recv.close()
+    return got if got is not None else _phase_one_here(paths, terms, max_size, jobs, cache)
 
 
 def _run(fn, items: list, terms: Terms, max_size: int, jobs: int, cache: FactsCache | None):
