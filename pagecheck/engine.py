@@ -200,6 +200,9 @@ class Engine:
                             continue
                         if c.roles and r not in c.roles and e.role not in c.roles:
                             continue
+                        if any(role == r and p < op.pos for role, p in vc.released):
+                            # page_pool_release_page(pool, page); put_page(page); is the documented way out
+                            continue
                         if owner_match(op.path, m.roles[r].owners):
                             # a role's own code implements its lifecycle: page_pool.c put_page()s
                             # pages leaving the pool, arch code frees boot page tables through

@@ -148,6 +148,9 @@ class ValueClass:
     evidence: list[Evidence] = field(default_factory=list)
     ops: list[OpUse] = field(default_factory=list)
     tested: set[str] = field(default_factory=set)  # names of role tests applied to it
+    # (role, position): a call that hands the value out of that role, e.g.
+    # page_pool_release_page() — afterwards it is a plain page again
+    released: list[tuple[str, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -388,6 +391,7 @@ class FunctionAnalysis:
         uf = self.uf
         self._collect_regions()
         evidence: list[tuple[object, Evidence]] = []
+        releases: list[tuple[object, str, int]] = []
         ops: list[tuple[object, OpUse]] = []
         derives: list[tuple[object, object, str, str, str, int, int, int, str]] = []
         display: dict[object, str] = {}
@@ -444,6 +448,8 @@ class FunctionAnalysis:
                     note(anode, a, c.loc)
                     evidence.append((anode, Evidence(hrole, "helper", c.callee, "strong", path, c.loc.line,
                                                      c.loc.col, c.loc.pos, show(a))))
+                    if c.callee in r.releases:
+                        releases.append((anode, hrole, c.loc.pos))
             summary = self.summary(c.callee)
             if summary is not None:
                 self._apply_summary(summary, c, rnode, note, show, evidence, ops)
@@ -502,6 +508,8 @@ class FunctionAnalysis:
             cls(nd).evidence.append(ev)
         for nd, op in ops:
             cls(nd).ops.append(op)
+        for nd, role, pos in releases:
+            cls(nd).released.append((role, pos))
         if self.env.members:
             self._member_loads(first_seen, cls)
 

@@ -124,6 +124,7 @@ class Role:
     may_be: tuple[str, ...] = ()  # a union role (kvmalloc: slab or vmalloc)
     constructors: frozenset[str] = frozenset()  # helpers that make a raw page this role
     compatible: frozenset[str] = frozenset()  # roles a page of this role also plays (ZONE_DEVICE pages are folios)
+    releases: frozenset[str] = frozenset()  # helpers after which the page is no longer this role
     file: str = ""
 
     def has(self, capability: str) -> bool | None:
@@ -235,8 +236,12 @@ def _load_role(path: Path) -> Role:
         may_be=tuple(c.get("may_be", list, [])),
         constructors=frozenset(c.get("constructors", list, [])),
         compatible=frozenset(c.get("compatible", list, [])),
+        releases=frozenset(c.get("releases", list, [])),
         file=str(path),
     )
+    for name in sorted(role.releases):
+        if name not in helpers:
+            raise DataError(path, "releases", f"{name!r} must also be listed under [helpers] (its argument index)")
     fields_c.no_unknown()
     src_c.no_unknown()
     c.no_unknown()

@@ -95,7 +95,7 @@ def test_merge_keeps_one_sided_facts_and_drops_contradictions(model):
     files = {
         "x/a.c": "void drop(struct page_pool *pool, struct page *page)\n{\n"
                  "\tpage_pool_put_full_page(pool, page, false);\n}\n",
-        "x/b.c": "void drop(struct page_pool *pool, struct page *page)\n{\n\t__free_pages(page, 0);\n}\n",
+        "x/b.c": "void drop(struct page_pool *pool, struct page *page)\n{\n\t__page_frag_cache_drain(page, 1);\n}\n",
         "x/c.c": "void drop(struct page_pool *pool, struct page *page)\n{\n}\n",
     }
     tree, ff = _tree(model, files)
