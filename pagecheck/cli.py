@@ -259,15 +259,21 @@ def merge_cmd(reports, fmt, output, select, ignore_ids):
     sys.exit(EXIT_FINDINGS if result.findings or result.unused_ignores else EXIT_CLEAN)
 
 
+def _rules_or_exit():
+    """The rule set for `rules` / `rule`: a broken rule file or a bug is one line and exit 2."""
+    try:
+        return load_rules(load_model())
+    except DataError as exc:
+        click.echo(f"pagecheck: error: {exc}", err=True)
+    except Exception as exc:  # internal error: one line, like `check`
+        click.echo(f"pagecheck: internal error: {type(exc).__name__}: {exc}", err=True)
+    sys.exit(EXIT_ERROR)
+
+
 @main.command("rules")
 def rules_cmd():
     """List every rule."""
-    try:
-        model = load_model()
-        rs = load_rules(model)
-    except DataError as exc:
-        click.echo(f"pagecheck: error: {exc}", err=True)
-        sys.exit(EXIT_ERROR)
+    rs = _rules_or_exit()
     for r in sorted(rs, key=lambda r: r.id):
         click.echo(f"{r.id}  {r.name:38s} {r.severity:8s} {r.summary}")
 
@@ -276,13 +282,7 @@ def rules_cmd():
 @click.argument("rule_id")
 def rule_cmd(rule_id):
     """Show one rule's documentation."""
-    try:
-        model = load_model()
-        rs = load_rules(model)
-    except DataError as exc:
-        click.echo(f"pagecheck: error: {exc}", err=True)
-        sys.exit(EXIT_ERROR)
-    r = rs.get(rule_id)
+    r = _rules_or_exit().get(rule_id)
     if r is None:
         click.echo(f"pagecheck: error: no rule {rule_id!r} (see `pagecheck rules`)", err=True)
         sys.exit(EXIT_ERROR)
