@@ -18,24 +18,16 @@ changes when the set of findings does and diffs well in review.
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from dataclasses import dataclass
 
 from . import __version__
 from .model import DataError
+from .source import relpath
 
 FORMAT_KEY = "pagecheck-baseline"
 FORMAT_VERSION = 1
 ENTRY_KEYS = ("fingerprint", "rule", "path", "function", "value")
-
-
-def relpath(path: str, root: str) -> str:
-    try:
-        r = os.path.relpath(path, root)
-    except ValueError:
-        return path.replace(os.sep, "/")
-    return (path if r.startswith("..") else r).replace(os.sep, "/")
 
 
 def _loose(rule: str, function: str, value: str) -> tuple[str, str, str]:

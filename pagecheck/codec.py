@@ -117,7 +117,7 @@ def _dataclass_decoder(cls) -> _Dec:
     names = [f.name for f in dataclasses.fields(cls)]
     env: dict = {"CodecError": CodecError, "cls": cls}
     counter = [0]
-    lines = [f"def dec(v, memo):",
+    lines = ["def dec(v, memo):",
              f"    if type(v) is not list or len(v) != {len(names)}:",
              f"        raise CodecError('expected {len(names)} fields for {cls.__name__}')"]
     args = []

@@ -226,14 +226,10 @@ class Prefilter:
         only when it defines a function named in `needed` (or its name cannot
         be read): the tree-wide phase learns those names from `scan()`.
         """
-        found = self.words_in(data)
-        if not found:
+        located = self._located_hits(data)
+        if located is None:
             return None
-        hits, weak_hits = self._hits(data, found)
-        if not hits:
-            return None
-        chunks = top_level_chunks(data)
-        starts = [s for s, _e in chunks]
+        hits, weak_hits, chunks, starts = located
         chosen = sorted({bisect.bisect_right(starts, h) - 1 for h in hits})
         if needed is not None and weak_hits:
             strong = {bisect.bisect_right(starts, h) - 1 for h in hits if h not in weak_hits}
@@ -259,14 +255,10 @@ class Prefilter:
         calls they make, and its weak-only functions with theirs.  None: nothing
         in the file can matter.  `header`: a .h file (its statics are seen
         from every file that includes it)."""
-        found = self.words_in(data)
-        if not found:
+        located = self._located_hits(data)
+        if located is None:
             return None
-        hits, weak_hits = self._hits(data, found)
-        if not hits:
-            return None
-        chunks = top_level_chunks(data)
-        starts = [s for s, _e in chunks]
+        hits, weak_hits, chunks, starts = located
         by_chunk: dict[int, bool] = {}
         for h in hits:
             i = bisect.bisect_right(starts, h) - 1
@@ -290,6 +282,18 @@ class Prefilter:
                 calls.discard(got[0])
                 weak.append((got[0], tuple(sorted(calls)), seen_outside))
         return Scan(tuple(sorted(strong_names)), tuple(sorted(strong_calls)), tuple(weak))
+
+    def _located_hits(self, data: bytes):
+        """(hits, weak hits, top-level chunks, chunk starts), or None when the file
+        holds no evidence word: what plan() and scan() both start from."""
+        found = self.words_in(data)
+        if not found:
+            return None
+        hits, weak_hits = self._hits(data, found)
+        if not hits:
+            return None
+        chunks = top_level_chunks(data)
+        return hits, weak_hits, chunks, [s for s, _e in chunks]
 
     def _hits(self, data: bytes, found: set[bytes]) -> tuple[list[int], set[int]]:
         """Sorted offsets of evidence words, and those of them that are weak words."""

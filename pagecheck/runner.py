@@ -28,7 +28,7 @@ from . import codec
 from . import shard as shard_mod
 from .cache import FactsCache, content_hash, facts_salt
 from .prefilter import Prefilter, Scan, Terms, needed_weak
-from .source import DEFAULT_MAX_FILE_SIZE, Skipped, discover, read_source
+from .source import DEFAULT_MAX_FILE_SIZE, Skipped, discover, read_source, relpath
 
 # `ignore` without a bracket is matched too, so that a missing ID list is reported, not ignored
 # An analysed file whose parse recovered less than this share of its bytes is
@@ -445,11 +445,7 @@ def run(paths: list[str], model: RoleModel, rules: RuleSet, opts: Options, progr
     root = opts.root or find_tree_root(paths) or os.getcwd()
 
     def rel(p: str) -> str:
-        try:
-            r = os.path.relpath(p, root)
-        except ValueError:
-            return Path(p).as_posix()
-        return Path(p).as_posix() if r.startswith("..") else Path(r).as_posix()
+        return relpath(p, root)
 
     shard_helpers: list[facts_mod.FileFacts] = []
     if opts.shard is not None:

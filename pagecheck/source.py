@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import bisect
 import os
-import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
 C_SUFFIXES = (".c", ".h")
 
@@ -156,26 +155,12 @@ def read_source(path: str, max_size: int = DEFAULT_MAX_FILE_SIZE) -> SourceFile 
     return SourceFile(path, data)
 
 
-def compile_prefilter(words: Iterable[str]) -> re.Pattern[bytes]:
-    """A byte regex that matches any file that could possibly yield a finding.
-
-    The words come from the role model (every source, helper, field, op and
-    predicate name), so adding a role to rules/roles widens the prefilter
-    automatically.  A file that matches none of them cannot produce evidence.
-    """
-    alts = sorted({w for w in words if w}, key=len, reverse=True)
-    return re.compile(b"|".join(re.escape(w.encode()) for w in alts))
-
-
-def iter_chunks(seq: list[str], n: int) -> Iterator[list[str]]:
-    for i in range(0, len(seq), n):
-        yield seq[i:i + n]
-
-
-def relpath(path: str, base: str | None) -> str:
-    if base is None:
+def relpath(path: str, root: str | None) -> str:
+    """`path` relative to `root` in posix form; a path outside `root` stays as given."""
+    if root is None:
         return Path(path).as_posix()
     try:
-        return Path(os.path.relpath(path, base)).as_posix()
-    except ValueError:
+        r = os.path.relpath(path, root)
+    except ValueError:  # another drive
         return Path(path).as_posix()
+    return Path(path).as_posix() if r.startswith("..") else Path(r).as_posix()

@@ -13,9 +13,10 @@ from dataclasses import replace
 
 import os
 
-from .baseline import Baseline, relpath
+from .baseline import Baseline
 from .config import Config, per_path_ignored
 from .diffmode import ChangedLines
+from .source import relpath
 
 
 def apply(result, cfg: Config, baseline: Baseline | None = None, changed: ChangedLines | None = None,

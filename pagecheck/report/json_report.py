@@ -3,18 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 
 from .. import __version__
-
-
-def _rel(path: str, root: str) -> str:
-    try:
-        r = os.path.relpath(path, root)
-    except ValueError:
-        return path
-    return path if r.startswith("..") else r.replace(os.sep, "/")
+from ..source import relpath as _rel  # also used by the text and SARIF reporters
 
 
 def document(result, rules) -> dict:
