@@ -12,7 +12,7 @@ Three condition types cover the rules (see rules.CONDITION_TYPES):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .infer import (Evidence, FunctionRoles, IDENTITY_KINDS, OpUse, Step, ValueClass, evidence_steps, op_steps,
                     owner_match)
@@ -242,7 +242,7 @@ class Engine:
                     continue
             if c.outside_owners and owner_match(relpath(fa.path), owners):
                 continue
-            if not c.outside_owners and c.fields and owner_match(relpath(fa.path), _RAW_FIELD_OWNERS):
+            if c.exempt and owner_match(relpath(fa.path), c.exempt):
                 continue
             verb = "writes" if fa.write else "reads"
             shown = ", ".join(owners[:3]) + (f", … {len(owners) - 3} more" if len(owners) > 3 else "")
@@ -255,9 +255,3 @@ class Engine:
             step = Step(fa.path, fa.line, fa.col, f"{verb} `{fa.value}->{fa.field}`")
             yield Finding(rule.id, fa.path, fa.line, fa.col, message, fr.function.name, fa.value,
                           (role,) if role else fa.value_roles, (step,), rule.severity)
-
-
-# The core mm code that legitimately sets page types and mapcounts.
-_RAW_FIELD_OWNERS = ("mm/*", "include/linux/page-flags.h", "include/linux/mm.h", "include/linux/mm_types.h",
-                     "include/linux/page_ref.h", "include/linux/rmap.h", "include/linux/mm_inline.h",
-                     "include/linux/huge_mm.h", "include/linux/hugetlb.h")

@@ -41,6 +41,7 @@ class Condition:
     field_roles: tuple[str, ...] = ()
     access: str = "any"  # read | write | any
     outside_owners: bool = False
+    exempt: tuple[str, ...] = ()  # path globs of the code that owns the fields (field rules)
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,8 @@ def load_rule(path: Path, model: RoleModel) -> Rule:
     else:
         cond = Condition(ctype, fields=tuple(cc.get("fields", list, [])), field_roles=role_list("field_roles"),
                          access=cc.get("access", str, "any", choices=("read", "write", "any")),
-                         outside_owners=cc.get("outside_owners", bool, False))
+                         outside_owners=cc.get("outside_owners", bool, False),
+                         exempt=tuple(cc.get("exempt", list, [])))
         if not cond.fields and not cond.field_roles:
             raise DataError(path, "condition.fields", "field rules need fields or field_roles")
     cc.no_unknown()
