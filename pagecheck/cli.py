@@ -290,5 +290,28 @@ def rule_cmd(rule_id):
     click.echo(r.doc)
 
 
+def entry() -> None:
+    """The console script: `main`, then a hard exit once the output is flushed.
+
+    A whole-tree run ends holding millions of small fact objects; letting the
+    interpreter free them one by one at shutdown took about 7 s on Linux 6.12
+    and changes nothing the user sees (mypy exits the same way).  Tests call
+    `main` itself, which returns normally.
+    """
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if exc.code is not None and not isinstance(exc.code, int):
+            print(exc.code, file=sys.stderr)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (`pagecheck ... | head`)
+            pass
+    os._exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    entry()

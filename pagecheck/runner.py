@@ -9,11 +9,13 @@ nothing the model knows), or a diagnostic with its reason.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 import re
 import traceback
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -104,6 +106,10 @@ def _init_pool_worker(terms: Terms, max_size: int, cache: FactsCache | None = No
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # forked from a parent that paused the collector (gc_paused): what we inherit
+    # is never collected here, what we make dies young
+    gc.freeze()
+    gc.enable()
     _init_worker(terms, max_size, cache)
 
 
@@ -423,9 +429,34 @@ def fingerprint(f: Finding, rel: str, ordinal: int) -> str:
     return h.hexdigest()[:32]
 
 
+@contextmanager
+def gc_paused():
+    """No cyclic garbage collection while a run builds its facts.
+
+    A whole tree's facts are millions of small objects, all alive until the
+    end and none in a reference cycle; each full collection walked all of
+    them, about 18 of the parent's 36 CPU-seconds on Linux 6.12.  Afterwards
+    they are frozen (never walked again) and collection resumes.
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.freeze()
+            gc.enable()
+
+
 def run(paths: list[str], model: RoleModel, rules: RuleSet, opts: Options, progress=None,
         known_ids: set[str] | None = None) -> RunResult:
     """known_ids: every rule ID that exists (deselected ones too), to judge inline ignores."""
+    with gc_paused():
+        return _run_pipeline(paths, model, rules, opts, progress, known_ids)
+
+
+def _run_pipeline(paths: list[str], model: RoleModel, rules: RuleSet, opts: Options, progress,
+         known_ids: set[str] | None) -> RunResult:
     known = known_ids if known_ids is not None else set(rules.rules)
     # the tree's own struct page layout decides which role owns each field
     layout_tree = opts.kernel_tree or find_tree_root(paths)
