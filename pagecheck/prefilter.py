@@ -89,6 +89,10 @@ class Terms:
     # graph: kmalloc-family sources, their free helpers and kfree (one role, so
     # no conflict inside one function); see Prefilter.plan(needed=...)
     weak: frozenset[str] = frozenset()
+    # fields of struct page itself (`->index`, `->mapping`, `->dma_addr`): evidence
+    # only when the object is a page, so only when it names something declared
+    # `struct page *` somewhere (see needed_weak); `->page` (vm_fault.page) is not one
+    page_fields: frozenset[str] = frozenset()
 
     @classmethod
     def from_model(cls, model) -> "Terms":
@@ -121,12 +125,14 @@ class Terms:
         if slab_addr is not None:
             weak |= set(slab_addr.sources) | set(slab_addr.helpers)
             weak |= {n for n, op in model.operations.items() if op.needs == "kfree" and slab_addr.has("kfree")}
-        return cls(frozenset(calls), frozenset(fields), frozenset(types), frozenset(weak & calls))
+        page_fields = fields - {s.split(".")[-1] for s in model.sinks}
+        return cls(frozenset(calls), frozenset(fields), frozenset(types), frozenset(weak & calls),
+                   frozenset(page_fields))
 
     @property
     def digest(self) -> str:
         h = hashlib.sha256()
-        for group in (self.calls, self.fields, self.types, self.weak):
+        for group in (self.calls, self.fields, self.types, self.weak, self.page_fields):
             h.update(b"\0".join(sorted(w.encode() for w in group)) + b"\1")
         return h.hexdigest()[:16]
 
@@ -161,20 +167,34 @@ class Scan:
     strong_names: tuple[tuple[str, bool], ...]
     strong_calls: tuple[str, ...]  # every name they call
     weak: tuple[tuple[str, tuple[str, ...], bool], ...]  # weak-only: (name, names it calls, seen from others)
+    # functions whose only non-weak evidence is struct page fields of named objects:
+    # (name, names it calls, seen from others, the objects' names, has weak evidence too)
+    fields: tuple[tuple[str, tuple[str, ...], bool, tuple[str, ...], bool], ...] = ()
+    page_names: tuple[str, ...] = ()  # names this file declares `struct page *NAME` (members, globals, params)
 
 
 def needed_weak(scans: list[Scan | None], rounds: int = 2) -> list[set[str]]:
-    """For each file's scan, its weak-only functions worth analysing: those that
-    call, or are called by, an analysed function, following the scope summaries
-    use (a static function of a .c file is reached only from its own file).
-    A taken-in function counts as analysed in the next round (a kmalloc wrapper
-    called by a wrapper that a page helper calls); `rounds` bounds that: on
-    6.12, of 40,951 weak-only functions 1 round takes 7,468, 2 rounds 14,406,
-    8 rounds 18,193 (the chains grow through generic names)."""
+    """For each file's scan, its conditional functions worth analysing.
+
+    First those whose struct page field accesses (`x->index`) are on an object
+    whose name is declared `struct page *` somewhere in the tree (`rx->pg->index`
+    with `struct page *pg;` in some struct): on 6.12, 10,483 functions had no
+    other evidence than such a field, 8,673 of them `->index` of a device, an
+    attribute, a ring; 1,579 pass.  Names are tree-wide and the test is on the
+    safe side: a call result or a parenthesised object always passes (in plan()).
+
+    Then the weak-only functions that call, or are called by, an analysed
+    function, following the scope summaries use (a static function of a .c
+    file is reached only from its own file).  A taken-in function counts as
+    analysed in the next round (a kmalloc wrapper called by a wrapper that a
+    page helper calls); `rounds` bounds that: on 6.12, of 40,951 weak-only
+    functions 1 round takes 7,468, 2 rounds 14,406, 8 rounds 18,193 (the
+    chains grow through generic names)."""
     gdefs: set[str] = set()
     gcalled: set[str] = set()
     ldefs: list[set[str]] = []
     lcalled: list[set[str]] = []
+    page_names: set[str] = set()
     for sc in scans:
         names = sc.strong_names if sc is not None else ()
         gdefs.update(n for n, g in names if g)
@@ -182,8 +202,19 @@ def needed_weak(scans: list[Scan | None], rounds: int = 2) -> list[set[str]]:
         calls = set(sc.strong_calls) if sc is not None else set()
         gcalled |= calls
         lcalled.append(calls)
+        if sc is not None:
+            page_names.update(sc.page_names)
     needed: list[set[str]] = [set() for _ in scans]
     todo = [(i, name, set(calls), g) for i, sc in enumerate(scans) if sc is not None for name, calls, g in sc.weak]
+    for i, sc in enumerate(scans):
+        for name, calls, g, objects, weak in (sc.fields if sc is not None else ()):
+            if not page_names.isdisjoint(objects):
+                needed[i].add(name)
+                (gdefs if g else ldefs[i]).add(name)
+                gcalled.update(calls)
+                lcalled[i].update(calls)
+            elif weak:
+                todo.append((i, name, set(calls), g))
     for _ in range(rounds):
         taken = [w for w in todo
                  if (w[1] in (gcalled if w[3] else lcalled[w[0]]))
@@ -207,6 +238,7 @@ class Prefilter:
         self._types = frozenset(w.encode() for w in terms.types)
         self._words = self._calls | self._fields
         self._weak = frozenset(w.encode() for w in terms.weak)
+        self._page_fields = frozenset(w.encode() for w in terms.page_fields)
         self._type_re = (re.compile(rb"struct\s+(?:" + b"|".join(re.escape(t) for t in sorted(self._types))
                                     + rb")(?![A-Za-z0-9_])") if self._types else None)
 
@@ -222,17 +254,18 @@ class Prefilter:
         """The parts of `data` worth parsing, or None when nothing in it can matter.
 
         `needed`: None keeps every item with a hit.  Otherwise an item whose
-        hits are all weak words (`Terms.weak`: kmalloc family, kfree) is kept
-        only when it defines a function named in `needed` (or its name cannot
-        be read): the tree-wide phase learns those names from `scan()`.
+        hits are all weak words (`Terms.weak`: kmalloc family, kfree) or struct
+        page fields of a named object (`dev->index`) is kept only when it
+        defines a function named in `needed` (or its name cannot be read): the
+        tree-wide phase learns those names from `scan()` (needed_weak).
         """
         located = self._located_hits(data)
         if located is None:
             return None
-        hits, weak_hits, chunks, starts = located
+        hits, weak_hits, field_objs, chunks, starts = located
         chosen = sorted({bisect.bisect_right(starts, h) - 1 for h in hits})
-        if needed is not None and weak_hits:
-            strong = {bisect.bisect_right(starts, h) - 1 for h in hits if h not in weak_hits}
+        if needed is not None and (weak_hits or field_objs):
+            strong = {bisect.bisect_right(starts, h) - 1 for h in hits if h not in weak_hits and h not in field_objs}
             drop = set()
             for i in chosen:
                 if i not in strong:
@@ -258,16 +291,25 @@ class Prefilter:
         located = self._located_hits(data)
         if located is None:
             return None
-        hits, weak_hits, chunks, starts = located
-        by_chunk: dict[int, bool] = {}
+        hits, weak_hits, field_objs, chunks, starts = located
+        by_chunk: dict[int, list] = {}  # chunk -> [strong hit?, weak hit?, objects of page fields]
         for h in hits:
             i = bisect.bisect_right(starts, h) - 1
-            by_chunk[i] = by_chunk.get(i, False) or h not in weak_hits
+            seen = by_chunk.get(i)
+            if seen is None:
+                seen = by_chunk[i] = [False, False, set()]
+            if h in weak_hits:
+                seen[1] = True
+            elif h in field_objs:
+                seen[2].add(field_objs[h])
+            else:
+                seen[0] = True
         model_words = self.terms.calls
         strong_names: set[tuple[str, bool]] = set()
         strong_calls: set[str] = set()
         weak: list[tuple[str, tuple[str, ...], bool]] = []
-        for i, is_strong in by_chunk.items():
+        fields: list[tuple[str, tuple[str, ...], bool, tuple[str, ...], bool]] = []
+        for i, (is_strong, has_weak, objects) in by_chunk.items():
             s, e = chunks[i]
             got = _function_name_at(data, s, e)
             if got is not None and got[0] in model_words:
@@ -280,25 +322,35 @@ class Prefilter:
                 strong_calls |= calls
             elif got is not None:
                 calls.discard(got[0])
-                weak.append((got[0], tuple(sorted(calls)), seen_outside))
-        return Scan(tuple(sorted(strong_names)), tuple(sorted(strong_calls)), tuple(weak))
+                if objects:
+                    fields.append((got[0], tuple(sorted(calls)), seen_outside, tuple(sorted(objects)), has_weak))
+                else:
+                    weak.append((got[0], tuple(sorted(calls)), seen_outside))
+        return Scan(tuple(sorted(strong_names)), tuple(sorted(strong_calls)), tuple(weak), tuple(fields),
+                    page_names(data) if b"struct" in data else ())
 
     def _located_hits(self, data: bytes):
-        """(hits, weak hits, top-level chunks, chunk starts), or None when the file
-        holds no evidence word: what plan() and scan() both start from."""
+        """(hits, weak hits, page-field hits with their objects, top-level chunks,
+        chunk starts), or None when the file holds no evidence word: what plan()
+        and scan() both start from."""
         found = self.words_in(data)
         if not found:
             return None
-        hits, weak_hits = self._hits(data, found)
+        hits, weak_hits, field_objs = self._hits(data, found)
         if not hits:
             return None
         chunks = top_level_chunks(data)
-        return hits, weak_hits, chunks, [s for s, _e in chunks]
+        return hits, weak_hits, field_objs, chunks, [s for s, _e in chunks]
 
-    def _hits(self, data: bytes, found: set[bytes]) -> tuple[list[int], set[int]]:
-        """Sorted offsets of evidence words, and those of them that are weak words."""
+    def _hits(self, data: bytes, found: set[bytes]) -> tuple[list[int], set[int], dict[int, str]]:
+        """Sorted offsets of evidence words; those of them that are weak words;
+        and those that are struct page fields of a named object, with the name
+        (`rx->pg->index`: "pg").  A page field whose object is a call or in
+        parentheses is a plain hit; one with no object (`{ .index = 1 }`, a
+        designated initializer) is none."""
         hits: list[int] = []
         weak_hits: set[int] = set()
+        field_objs: dict[int, str] = {}
         find = data.find
         n = len(data)
         for w in found:
@@ -307,11 +359,19 @@ class Prefilter:
             is_field = w in self._fields
             is_call = w in self._calls
             is_weak = w in self._weak
+            is_page_field = w in self._page_fields and not is_call
             i = find(w)
             while i != -1:
                 end = i + len(w)
                 if (i == 0 or data[i - 1] not in _IDENT) and (end == n or data[end] not in _IDENT):
                     if is_call or (is_field and _after_member_op(data, i)):
+                        if is_page_field:
+                            obj = _member_object(data, i)
+                            if obj == "":
+                                i = find(w, end)
+                                continue
+                            if obj is not None:
+                                field_objs[i] = obj
                         hits.append(i)
                         if is_weak:
                             weak_hits.add(i)
@@ -321,7 +381,7 @@ class Prefilter:
                 if m.start() == 0 or data[m.start() - 1] not in _IDENT:
                     hits.append(m.start())
         hits.sort()
-        return hits, weak_hits
+        return hits, weak_hits, field_objs
 
 
 _CALL_RE = re.compile(rb"(?<![A-Za-z0-9_])([A-Za-z_][A-Za-z0-9_]*)[ \t]*\(")
@@ -396,6 +456,73 @@ def _after_member_op(data: bytes, i: int) -> bool:
         return False
     c = data[j]
     return c == 0x2E or (c == 0x3E and j > 0 and data[j - 1] == 0x2D)  # "." or "->"
+
+
+def _member_object(data: bytes, i: int) -> str | None:
+    """The name of the object whose member starts at `i`: "pg" for `rx->pg->index`,
+    "pages" for `pages[i]->index`.  None when it is not a plain name (a call, a
+    parenthesised or cast expression, anything unexpected): the caller keeps
+    those.  "" when there is no object: `{ .index = 1 }`, `, .index = 1`."""
+    j = i - 1
+    while j >= 0 and data[j] in _SPACE:
+        j -= 1
+    j -= 1 if data[j] == 0x2E else 2  # "." or "->"
+    while j >= 0 and data[j] in _SPACE:
+        j -= 1
+    if j < 0:
+        return None
+    c = data[j]
+    if c in b"{,":
+        return ""
+    if c == 0x5D:  # "]": the array's name
+        depth = 0
+        lo = max(0, j - 200)
+        while j >= lo:
+            if data[j] == 0x5D:
+                depth += 1
+            elif data[j] == 0x5B:
+                depth -= 1
+                if depth == 0:
+                    break
+            j -= 1
+        j -= 1
+        while j >= 0 and data[j] in _SPACE:
+            j -= 1
+        if j < 0:
+            return None
+    if data[j] not in _IDENT:
+        return None
+    end = j + 1
+    while j >= 0 and data[j] in _IDENT:
+        j -= 1
+    return data[j + 1:end].decode("latin-1")
+
+
+# `struct page *a, *b`, `struct page **pages`, `struct page *pages[16]`, a parameter
+# `struct page *page __maybe_unused`: the text after the type, up to the end of the
+# declaration (or the parameter, or a function declarator's parenthesis)
+_PAGE_DECL_RE = re.compile(rb"struct\s+page(?![A-Za-z0-9_])\s*([^;{}=()]{0,200})")
+_DECL_NAME_RE = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
+_MORE_DECLARATOR_RE = re.compile(rb"\s*(?:\*\s*(?:const\s+)?)*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\[[^\]]*\]\s*)*")
+_QUALIFIERS = frozenset((b"const", b"volatile", b"restrict"))
+
+
+def page_names(data: bytes) -> tuple[str, ...]:
+    """Names `data` declares with type `struct page` (pointer, array or not).
+
+    On the safe side: every identifier of the first declarator counts (an
+    annotation like __rcu too); a later one (after a comma) only if it is a
+    declarator alone, so a parameter list's `, struct foo *dp` does not."""
+    out: set[bytes] = set()
+    for m in _PAGE_DECL_RE.finditer(data):
+        parts = m.group(1).split(b",")
+        out.update(w for w in _DECL_NAME_RE.findall(parts[0]) if w not in _QUALIFIERS)
+        for part in parts[1:]:
+            d = _MORE_DECLARATOR_RE.fullmatch(part)
+            if d is None:
+                break
+            out.add(d.group(1))
+    return tuple(sorted(w.decode("latin-1") for w in out))
 
 
 def top_level_chunks(data: bytes) -> list[tuple[int, int]]:

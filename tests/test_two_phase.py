@@ -166,3 +166,67 @@ def test_masking_never_reads_as_more_damage_than_the_whole_parse(pf):
     kept_damage = parse.error_bytes(whole_tree, plan.keep)
     assert masked.parsed_share == pytest.approx(1 - kept_damage / plan.kept_bytes)
     assert masked.parsed_share > 0.5
+
+
+# --- struct page fields of named objects (`dev->index`) -----------------------------
+
+FIELD_FILE = b"""\
+struct ring {
+\tstruct page *pg, **pages;
+};
+
+void ring_tag(struct ring *r, int n)
+{
+\tr->pg->index = n;
+}
+
+void dev_number(struct dev *d, int n)
+{
+\td->index = n;
+}
+
+void dev_alloc(struct dev *d)
+{
+\td->index = 0;
+\td->priv = kzalloc(16, GFP_KERNEL);
+}
+
+void ring_mark(struct ring *r)
+{
+\tlookup(r)->index = 1;
+}
+
+static const struct dev_info info = {
+\t.index = 3,
+};
+"""
+
+
+def test_member_object_and_page_names():
+    from pagecheck.prefilter import _member_object, page_names
+
+    def obj(src: bytes):
+        return _member_object(src, src.rindex(b"index"))
+
+    assert obj(b"rx->pg->index") == "pg" and obj(b"pages[i] -> index") == "pages" and obj(b"x.index") == "x"
+    assert obj(b"lookup(r)->index") is None and obj(b"(p)->index") is None  # kept: not a plain name
+    assert obj(b"{ .index = 1") == "" and obj(b"a,\n\t.index = 2") == ""  # designated initializers
+    decls = b"struct page *a, *b; int f(struct page *page __maybe_unused, struct foo *dp); struct page_frag *x;"
+    assert page_names(decls) == ("__maybe_unused", "a", "b", "page")  # not dp, not x
+
+
+def test_page_fields_of_named_objects_are_conditional(pf):
+    sc = pf.scan(FIELD_FILE)
+    # lookup(r)->index is a call result: a plain hit, so ring_mark is strong
+    assert sc.strong_names == (("ring_mark", True),)
+    assert [(n, objs, weak) for n, _c, _g, objs, weak in sc.fields] == [
+        ("ring_tag", ("pg",), False), ("dev_number", ("d",), False), ("dev_alloc", ("d",), True)]
+    assert {"pg", "pages"} <= set(sc.page_names)
+    # pg is declared `struct page *`: ring_tag is analysed; d is not: dev_number is not,
+    # and dev_alloc is left to the weak rules (nothing analysed calls it)
+    assert needed_weak([sc]) == [{"ring_tag"}]
+    plan = pf.plan(FIELD_FILE, needed=frozenset({"ring_tag"}))
+    masked = masked_source(FIELD_FILE, plan.keep)
+    assert b"r->pg->index" in masked and b"lookup(r)->index" in masked and b"d->index" not in masked
+    # the initializer's `.index` is no hit at all, even in one-phase plans
+    assert all(not FIELD_FILE[h:].startswith(b"index = 3") for h in pf.plan(FIELD_FILE).hits)
