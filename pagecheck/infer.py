@@ -310,6 +310,8 @@ class FunctionAnalysis:
 
         Then the value there is one of two, and we claim neither (a join, as in SSA).
         """
+        if j == 0:
+            return False  # the first definition: no earlier one to join with
         defs = self.defs[key]
         d_start = defs[j][1]
         for b in self.fn.branches:

@@ -171,6 +171,11 @@ class Scan:
     # (name, names it calls, seen from others, the objects' names, has weak evidence too)
     fields: tuple[tuple[str, tuple[str, ...], bool, tuple[str, ...], bool], ...] = ()
     page_names: tuple[str, ...] = ()  # names this file declares `struct page *NAME` (members, globals, params)
+    # what plan_for() needs to plan the parse without reading the file again:
+    # the items with hits as (start, end, hit offsets, name if conditional else
+    # None), and the struct definitions' ranges
+    parts: tuple[tuple[int, int, tuple[int, ...], str | None], ...] = ()
+    structs: tuple[tuple[int, int], ...] = ()
 
 
 def needed_weak(scans: list[Scan | None], rounds: int = 2) -> list[set[str]]:
@@ -237,6 +242,8 @@ class Prefilter:
         self._fields = frozenset(w.encode() for w in terms.fields)
         self._types = frozenset(w.encode() for w in terms.types)
         self._words = self._calls | self._fields
+        # what words_in() looks for: a type counts only with the word `struct`
+        self._vocabulary = self._words | self._types | {b"struct"}
         self._weak = frozenset(w.encode() for w in terms.weak)
         self._page_fields = frozenset(w.encode() for w in terms.page_fields)
         self._type_re = (re.compile(rb"struct\s+(?:" + b"|".join(re.escape(t) for t in sorted(self._types))
@@ -244,9 +251,13 @@ class Prefilter:
 
     def words_in(self, data: bytes) -> set[bytes]:
         """The model's words that occur in `data` as whole identifiers (a superset of hits)."""
-        tokens = set(data.translate(_TO_TOKENS).split())
-        found = set(self._words & tokens)
-        if self._types & tokens and b"struct" in tokens:
+        # intersection() with a list probes each token in our small set; building a
+        # set of the file's ~100,000 tokens first cost a third more on a whole tree
+        seen = self._vocabulary.intersection(data.translate(_TO_TOKENS).split())
+        if not seen:
+            return set()
+        found = set(seen & self._words)
+        if b"struct" in seen and not seen.isdisjoint(self._types):
             found.add(b"struct")
         return found
 
@@ -263,25 +274,11 @@ class Prefilter:
         if located is None:
             return None
         hits, weak_hits, field_objs, chunks, starts = located
-        chosen = sorted({bisect.bisect_right(starts, h) - 1 for h in hits})
-        if needed is not None and (weak_hits or field_objs):
-            strong = {bisect.bisect_right(starts, h) - 1 for h in hits if h not in weak_hits and h not in field_objs}
-            drop = set()
-            for i in chosen:
-                if i not in strong:
-                    name = function_name(data, *chunks[i])
-                    if name is not None and name not in needed:
-                        drop.add(i)
-            if drop:
-                chosen = [i for i in chosen if i not in drop]
-                hits = [h for h in hits if bisect.bisect_right(starts, h) - 1 not in drop]
-                if not hits:
-                    return None
-        keep = [chunks[i] for i in chosen]
-        for m in _STRUCT_RE.finditer(data):
-            i = bisect.bisect_right(starts, m.start() + 1) - 1
-            keep.append((m.start() + 1, chunks[i][1]))
-        return Plan(_merge(keep), tuple(hits))
+        parts = []
+        for i, (hs, strong) in _by_chunk(hits, weak_hits, field_objs, starts).items():
+            name = None if strong or needed is None else function_name(data, *chunks[i])
+            parts.append((*chunks[i], tuple(hs), name))
+        return plan_for(parts, _struct_ranges(data, chunks, starts), needed)
 
     def scan(self, data: bytes, header: bool = False) -> Scan | None:
         """First pass (no parsing): the file's functions with strong hits and the
@@ -292,26 +289,18 @@ class Prefilter:
         if located is None:
             return None
         hits, weak_hits, field_objs, chunks, starts = located
-        by_chunk: dict[int, list] = {}  # chunk -> [strong hit?, weak hit?, objects of page fields]
-        for h in hits:
-            i = bisect.bisect_right(starts, h) - 1
-            seen = by_chunk.get(i)
-            if seen is None:
-                seen = by_chunk[i] = [False, False, set()]
-            if h in weak_hits:
-                seen[1] = True
-            elif h in field_objs:
-                seen[2].add(field_objs[h])
-            else:
-                seen[0] = True
         model_words = self.terms.calls
         strong_names: set[tuple[str, bool]] = set()
         strong_calls: set[str] = set()
         weak: list[tuple[str, tuple[str, ...], bool]] = []
         fields: list[tuple[str, tuple[str, ...], bool, tuple[str, ...], bool]] = []
-        for i, (is_strong, has_weak, objects) in by_chunk.items():
+        parts: list[tuple[int, int, tuple[int, ...], str | None]] = []
+        for i, (hs, is_strong) in _by_chunk(hits, weak_hits, field_objs, starts).items():
             s, e = chunks[i]
             got = _function_name_at(data, s, e)
+            parts.append((s, e, tuple(hs), None if is_strong or got is None else got[0]))
+            has_weak = any(h in weak_hits for h in hs)
+            objects = {field_objs[h] for h in hs if h in field_objs}
             if got is not None and got[0] in model_words:
                 got = None  # the model says what kmalloc() or virt_to_page() does, not their bodies
             calls = {m.group(1).decode("latin-1") for m in _CALL_RE.finditer(data, s, e)} - model_words
@@ -327,7 +316,8 @@ class Prefilter:
                 else:
                     weak.append((got[0], tuple(sorted(calls)), seen_outside))
         return Scan(tuple(sorted(strong_names)), tuple(sorted(strong_calls)), tuple(weak), tuple(fields),
-                    page_names(data) if b"struct" in data else ())
+                    page_names(data) if b"struct" in data else (), tuple(parts),
+                    _struct_ranges(data, chunks, starts))
 
     def _located_hits(self, data: bytes):
         """(hits, weak hits, page-field hits with their objects, top-level chunks,
@@ -382,6 +372,41 @@ class Prefilter:
                     hits.append(m.start())
         hits.sort()
         return hits, weak_hits, field_objs
+
+
+def plan_for(parts, structs, needed: frozenset[str] | set[str] | None) -> Plan | None:
+    """The plan from a file's items with hits (`Scan.parts`) and struct ranges:
+    every item, or with `needed`, the unconditional ones (name None) and the
+    conditional ones it names.  None when no item is left."""
+    chosen = [p for p in parts if needed is None or p[3] is None or p[3] in needed]
+    if not chosen:
+        return None
+    keep = [(s, e) for s, e, _h, _n in chosen]
+    keep.extend(structs)
+    return Plan(_merge(keep), tuple(sorted(h for p in chosen for h in p[2])))
+
+
+def _by_chunk(hits, weak_hits, field_objs, starts) -> dict[int, tuple[list[int], bool]]:
+    """Hits grouped by top-level item, and whether the item has an unconditional one."""
+    out: dict[int, list] = {}
+    for h in hits:
+        i = bisect.bisect_right(starts, h) - 1
+        got = out.get(i)
+        if got is None:
+            got = out[i] = [[], False]
+        got[0].append(h)
+        if h not in weak_hits and h not in field_objs:
+            got[1] = True
+    return {i: (hs, strong) for i, (hs, strong) in out.items()}
+
+
+def _struct_ranges(data: bytes, chunks, starts) -> tuple[tuple[int, int], ...]:
+    """Each struct/union definition, from its first line to the end of its item."""
+    out = []
+    for m in _STRUCT_RE.finditer(data):
+        i = bisect.bisect_right(starts, m.start() + 1) - 1
+        out.append((m.start() + 1, chunks[i][1]))
+    return tuple(out)
 
 
 _CALL_RE = re.compile(rb"(?<![A-Za-z0-9_])([A-Za-z_][A-Za-z0-9_]*)[ \t]*\(")

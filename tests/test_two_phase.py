@@ -230,3 +230,14 @@ def test_page_fields_of_named_objects_are_conditional(pf):
     assert b"r->pg->index" in masked and b"lookup(r)->index" in masked and b"d->index" not in masked
     # the initializer's `.index` is no hit at all, even in one-phase plans
     assert all(not FIELD_FILE[h:].startswith(b"index = 3") for h in pf.plan(FIELD_FILE).hits)
+
+
+def test_first_pass_scan_plans_like_a_second_read(pf):
+    """plan_for(scan.parts, ...) is what plan() gives on the same bytes: the second
+    pass parses what the first planned without scanning the file again."""
+    from pagecheck.prefilter import plan_for
+
+    for data in (FIELD_FILE, STRONG_FILE + WEAK_FILE, WEAK_FILE, DAMAGED):
+        sc = pf.scan(data)
+        for needed in (None, frozenset(), frozenset({"ring_tag", "hdr_alloc"}), frozenset({"ctx_free"})):
+            assert plan_for(sc.parts, sc.structs, needed) == pf.plan(data, needed), (data[:40], needed)
