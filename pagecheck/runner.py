@@ -29,7 +29,7 @@ from .rules import RuleSet
 from . import codec
 from . import shard as shard_mod
 from .cache import FactsCache, content_hash, facts_salt
-from .prefilter import Prefilter, Scan, Terms, needed_weak
+from .prefilter import Prefilter, Scan, Terms, needed_weak, plan_for
 from .source import DEFAULT_MAX_FILE_SIZE, Skipped, discover, read_source, relpath
 
 # `ignore` without a bracket is matched too, so that a missing ID list is reported, not ignored
@@ -155,18 +155,19 @@ def _stat(path: str) -> list | None:
     return [st.st_size, st.st_mtime_ns, st.st_ino, st.st_mode]
 
 
-def _scan(path: str) -> tuple[FileResult | None, Scan | None]:
+def _scan(path: str) -> tuple[FileResult | None, Scan | None, str]:
     """First pass of a two-phase run: read and prefilter, parse nothing.
 
     A file that is skipped or holds no evidence gets its final result here;
     for the others the result is None and their `Scan` says which functions
-    have strong evidence and what they call (runner._map_files)."""
+    have strong evidence and what they call (runner._map_files), and the
+    content hash says which bytes the scan's offsets are of."""
     try:
         stat = _stat(path)
         src = read_source(path, _WORKER.get("max_size", DEFAULT_MAX_FILE_SIZE))
         if isinstance(src, Skipped):
             digest = f"skip:{src.reason}" if src.reason in _STABLE_SKIPS else ""
-            return FileResult(path, "skipped", skipped=src, digest=digest, stat=stat), None
+            return FileResult(path, "skipped", skipped=src, digest=digest, stat=stat), None, digest
         digest = content_hash(src.data)
         cache: FactsCache | None = _WORKER.get("cache")
         if cache is not None:
@@ -174,17 +175,17 @@ def _scan(path: str) -> tuple[FileResult | None, Scan | None]:
             if entry is not None and entry["status"] == "prefiltered":
                 ignores = _cached_ignores(path, entry)
                 if ignores is not None:
-                    return FileResult(path, "prefiltered", ignores=ignores, digest=digest, stat=stat), None
+                    return FileResult(path, "prefiltered", ignores=ignores, digest=digest, stat=stat), None, digest
         sc = _WORKER["prefilter"].scan(src.data, header=path.endswith(".h"))
         if sc is not None:
-            return None, sc
+            return None, sc, digest
         ignores = _scan_ignores(path, src.data)
         if cache is not None:
             cache.put(digest, {"status": "prefiltered", "facts": None,
                                "ignores": [[ig.line, list(ig.ids)] for ig in ignores]})
-        return FileResult(path, "prefiltered", ignores=ignores, digest=digest, stat=stat), None
+        return FileResult(path, "prefiltered", ignores=ignores, digest=digest, stat=stat), None, digest
     except Exception:  # the second pass reports it with its reason
-        return None, Scan((), (), ())
+        return None, Scan((), (), ()), ""
 
 
 def _process(path: str, encode: bool = False, keep_weak: tuple[str, ...] | None = None
@@ -210,8 +211,12 @@ def _process(path: str, encode: bool = False, keep_weak: tuple[str, ...] | None 
                 return FileResult(path, entry["status"], ignores=ignores, digest=digest, stat=stat), entry.get("facts")
         ignores = _scan_ignores(path, src.data)
         prefilter = _WORKER.get("prefilter")
-        plan = (prefilter.plan(src.data, None if keep_weak is None else frozenset(keep_weak))
-                if prefilter is not None else None)
+        planned = _WORKER["plans"].get(path) if keep_weak is not None and "plans" in _WORKER else None
+        if planned is not None and planned[0] == digest:
+            plan = planned[1]  # the first pass planned these very bytes: no second scan
+        else:
+            plan = (prefilter.plan(src.data, None if keep_weak is None else frozenset(keep_weak))
+                    if prefilter is not None else None)
         ff = None if prefilter is not None and plan is None else facts_mod.extract(src, plan)
         res = FileResult(path, "prefiltered" if ff is None else "analysed", facts=ff, ignores=ignores,
                          digest=digest, stat=stat)
@@ -307,22 +312,35 @@ def _map_files(paths: list[str], terms: Terms, max_size: int, jobs: int, cache: 
             yield _with_facts(res, encoded, memo) if res.facts is None and encoded is not None else res
         return
     first = _phase_one(paths, terms, max_size, jobs, cache)
-    items = [(p, keep) for p, (r, keep) in zip(paths, first) if r is None]
-    second = _run(_process_for_parent, items, terms, max_size, jobs, cache)
-    for r, _keep in first:
-        if r is not None:
-            yield r
-            continue
-        res, encoded = next(second)
-        yield _with_facts(res, encoded, memo) if res.facts is None and encoded is not None else res
+    items = [(p, keep) for p, (r, keep, _planned) in zip(paths, first) if r is None]
+    # The first pass's plans reach the second pass's workers by fork (they are
+    # forked after this); elsewhere a worker plans again from the bytes.
+    _WORKER["plans"] = {p: planned for p, (r, _keep, planned) in zip(paths, first) if planned is not None}
+    try:
+        second = _run(_process_for_parent, items, terms, max_size, jobs, cache)
+        for r, _keep, _planned in first:
+            if r is not None:
+                yield r
+                continue
+            res, encoded = next(second)
+            yield _with_facts(res, encoded, memo) if res.facts is None and encoded is not None else res
+    finally:
+        _WORKER.pop("plans", None)
 
 
 def _phase_one_here(paths: list[str], terms: Terms, max_size: int, jobs: int, cache: FactsCache | None):
-    """Per file: its final result (skipped, prefiltered), or None and the weak-only
-    functions to keep in it."""
+    """Per file: its final result (skipped, prefiltered), or None, the conditional
+    functions to keep in it, and (content hash, plan) for the second pass."""
     first = list(_run(_scan, paths, terms, max_size, jobs, cache))
-    needed = needed_weak([sc for _r, sc in first])
-    return [(r, tuple(sorted(need)) if r is None else ()) for (r, _sc), need in zip(first, needed)]
+    needed = needed_weak([sc for _r, sc, _d in first])
+    out = []
+    for (r, sc, digest), need in zip(first, needed):
+        if r is not None:
+            out.append((r, (), None))
+        else:
+            planned = (digest, plan_for(sc.parts, sc.structs, need)) if digest and sc.parts else None
+            out.append((None, tuple(sorted(need)), planned))
+    return out
 
 
 def _phase_one_child(conn, paths, terms, max_size, jobs, cache) -> None:

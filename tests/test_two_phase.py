@@ -241,3 +241,37 @@ def test_first_pass_scan_plans_like_a_second_read(pf):
         sc = pf.scan(data)
         for needed in (None, frozenset(), frozenset({"ring_tag", "hdr_alloc"}), frozenset({"ctx_free"})):
             assert plan_for(sc.parts, sc.structs, needed) == pf.plan(data, needed), (data[:40], needed)
+
+
+def test_second_pass_parses_what_the_first_planned(tmp_path, monkeypatch):
+    """The second pass takes the first pass's plan for bytes it has seen, and plans
+    again only for a file that changed in between."""
+    from pagecheck import runner
+    from pagecheck.prefilter import Prefilter
+
+    (tmp_path / "alloc.c").write_bytes(WEAK_FILE)
+    (tmp_path / "pin.c").write_bytes(STRONG_FILE)
+    (tmp_path / "tag.c").write_bytes(FIELD_FILE)
+    planned_again: list[bytes] = []
+    real_plan = Prefilter.plan
+
+    def plan(self, data, needed=None):
+        planned_again.append(data)
+        return real_plan(self, data, needed)
+
+    monkeypatch.setattr(Prefilter, "plan", plan)
+    assert ("pin.c", 7, "PG301") in findings(str(tmp_path), "--jobs", "1", "--no-cache")
+    assert planned_again == []
+
+    # alloc.c changes after the first pass read it: its offsets are stale, so it is planned again
+    real_scan = runner._scan
+
+    def scan_then_edit(path):
+        got = real_scan(path)
+        if path.endswith("alloc.c"):
+            (tmp_path / "alloc.c").write_bytes(b"\n\n" + WEAK_FILE)
+        return got
+
+    monkeypatch.setattr(runner, "_scan", scan_then_edit)
+    assert ("pin.c", 7, "PG301") in findings(str(tmp_path), "--jobs", "1", "--no-cache")
+    assert planned_again == [b"\n\n" + WEAK_FILE]
