@@ -74,7 +74,8 @@ _TO_BLANK = bytes(0x0A if c == 0x0A else 0x20 for c in range(256))
 _COND_RE = re.compile(rb"\n[ \t]*#[ \t]*(?:if|ifdef|ifndef|elif|elifdef|elifndef|else|endif)\b(?:[^\n]*\\\r?\n)*[^\n]*")
 # A struct/union definition starting in column 0 (its end is the chunk end):
 # `struct x {`, `static const struct x {`, `typedef struct x\n{`, `struct __packed x {`.
-_STRUCT_RE = re.compile(rb"\n(?:[A-Za-z_]\w*[ \t]+)*(?:struct|union)[ \t]+[^;{}()=\n]*\n?[ \t]*\{")
+# (The lookahead rejects the many lines that start with a tab at once.)
+_STRUCT_RE = re.compile(rb"\n(?=[A-Za-z_])(?:[A-Za-z_]\w*[ \t]+)*(?:struct|union)[ \t]+[^;{}()=\n]*\n?[ \t]*\{")
 _SPACE = b" \t\r\n\f\v"
 
 
@@ -303,7 +304,7 @@ class Prefilter:
             objects = {field_objs[h] for h in hs if h in field_objs}
             if got is not None and got[0] in model_words:
                 got = None  # the model says what kmalloc() or virt_to_page() does, not their bodies
-            calls = {m.group(1).decode("latin-1") for m in _CALL_RE.finditer(data, s, e)} - model_words
+            calls = {c.decode("latin-1") for c in set(_CALL_RE.findall(data, s, e))} - model_words
             seen_outside = got is not None and (header or not _is_static(data, s, got[1]))
             if is_strong:
                 if got is not None:
