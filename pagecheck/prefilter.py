@@ -590,7 +590,7 @@ def _merge(ranges: list[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
 
 
 def masked_source(data: bytes, keep: tuple[tuple[int, int], ...]) -> bytes:
-    """`data` with everything outside `keep` blanked, except preprocessor conditionals.
+    """`data` with everything outside `parsed_ranges(data, keep)` blanked.
 
     Same length, same newlines: every offset still points at the same byte.
     """
@@ -598,28 +598,44 @@ def masked_source(data: bytes, keep: tuple[tuple[int, int], ...]) -> bytes:
         return data.translate(_TO_BLANK)
     parts: list[bytes] = []
     pos = 0
-    for s, e in keep:
+    for s, e in parsed_ranges(data, keep):
         if s > pos:
-            parts.append(_blank_keeping_conditionals(data, pos, s))
+            parts.append(data[pos:s].translate(_TO_BLANK))
         parts.append(data[s:e])
         pos = e
     if pos < len(data):
-        parts.append(_blank_keeping_conditionals(data, pos, len(data)))
+        parts.append(data[pos:].translate(_TO_BLANK))
     return b"".join(parts)
 
 
-def _blank_keeping_conditionals(data: bytes, start: int, end: int) -> bytes:
-    parts: list[bytes] = []
-    pos = start
-    # a conditional line starts after a newline; start one byte early to see it
-    for m in _COND_RE.finditer(data, max(start - 1, 0), end):
-        s = m.start() + 1
-        if s < pos:
-            continue
-        e = min(m.end(), end)
-        parts.append(data[pos:s].translate(_TO_BLANK))
-        parts.append(data[s:e])
-        pos = e
-    parts.append(data[pos:end].translate(_TO_BLANK))
-    return b"".join(parts)
+def parsed_ranges(data: bytes, keep: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int], ...]:
+    """What the parser reads of a planned file: the `keep` items, and outside them
+    the preprocessor conditionals (with their newline, which ends a directive),
+    so that `#if`/`#endif` still pair up.  Sorted and disjoint."""
+    out: list[tuple[int, int]] = []
+    pos = 0
+    n = len(data)
+    for s, e in (*keep, (n, n)):
+        if s > pos:
+            # a conditional line starts after a newline; start one byte early to see it
+            for m in _COND_RE.finditer(data, max(pos - 1, 0), s):
+                cs = m.start() + 1
+                if cs < pos:
+                    continue
+                out.append((cs, min(m.end() + 1, s)))
+        if e > s:
+            e = _logical_line_end(data, e)
+            out.append((s, e))
+        pos = max(pos, e)
+    return _merge(out)
 
+
+def _logical_line_end(data: bytes, end: int) -> int:
+    """`end`, or past the continuation lines if `end` follows a backslash-newline.
+
+    An item can end inside a multi-line `#define` (a column-0 `}` in a macro
+    body); the parser must see the macro end before whatever is read next."""
+    while data.endswith(b"\\\n", 0, end) or data.endswith(b"\\\r\n", 0, end):
+        nl = data.find(b"\n", end)
+        end = len(data) if nl == -1 else nl + 1
+    return end

@@ -275,3 +275,47 @@ def test_second_pass_parses_what_the_first_planned(tmp_path, monkeypatch):
     monkeypatch.setattr(runner, "_scan", scan_then_edit)
     assert ("pin.c", 7, "PG301") in findings(str(tmp_path), "--jobs", "1", "--no-cache")
     assert planned_again == [b"\n\n" + WEAK_FILE]
+
+
+MACRO_FILE = b"""\
+#ifndef ACME_H
+#define ACME_H
+#define ACME_GET(name)\t\t\\
+static struct page *name##_get(void)\t\\
+{\t\t\t\t\t\\
+\treturn alloc_page(GFP_KERNEL);\t\t\\
+}\t\t\t\t\t\\
+extern int acme_##name##_ready
+
+static int acme_count(int n)
+{
+#ifdef CONFIG_ACME
+\treturn n + 1;
+#endif
+\treturn n;
+}
+#endif
+"""
+
+
+def test_parse_reads_only_the_planned_ranges(pf):
+    """Parsing only the planned ranges (tree-sitter included ranges) gives the tree
+    the blanked file gives: same nodes, same offsets, same lines and columns, #if
+    pairs intact, and a multi-line macro cut by a column-0 brace still ends."""
+    from pagecheck.prefilter import parsed_ranges
+
+    for data in (FIELD_FILE, STRONG_FILE + WEAK_FILE, DAMAGED, MACRO_FILE):
+        plan = pf.plan(data)
+        ranges = parsed_ranges(data, plan.keep)
+        blank = parse.parse(masked_source(data, plan.keep))
+        ranged = parse.parse(masked_source(data, plan.keep), ranges=ranges)
+
+        def shape(node):
+            return [(n.type, n.start_byte, n.end_byte, tuple(n.start_point), tuple(n.end_point), str(n))
+                    for n in node.children]
+
+        assert shape(ranged.root_node) == shape(blank.root_node), data[:30]
+        assert ranged.root_node.has_error == blank.root_node.has_error
+    # the macro's continuation lines are read to its end, so #endif is not swallowed
+    ranges = parsed_ranges(MACRO_FILE, pf.plan(MACRO_FILE).keep)
+    assert any(MACRO_FILE[s:e].endswith(b"extern int acme_##name##_ready\n") for s, e in ranges)
