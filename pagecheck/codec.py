@@ -1,9 +1,11 @@
 """Dataclasses ⇄ plain JSON values, driven by the dataclasses' own type hints.
 
-The cache and the worker → parent channel carry facts (and, for a whole-run
-cache hit, findings) as JSON: data that cannot run code when loaded, unlike
-pickle.  A dataclass becomes the list of its field values in declaration
-order, so the encoding is compact and follows the class: add a field to
+The cache carries facts (and, for a whole-run cache hit, findings) as JSON:
+data that cannot run code when loaded, unlike pickle.  (Between a worker and
+its parent, facts travel in wire.py's unchecked format instead; a worker
+decodes a cache entry here first.)  A dataclass becomes the list of its
+field values in declaration order, so the encoding is compact and follows
+the class: add a field to
 `facts.Function` and the codec picks it up (the cache key includes the code's
 digest, so old entries are never read with the new shape).
 
@@ -68,31 +70,47 @@ def _is_union(typ) -> bool:
 
 @lru_cache(maxsize=None)
 def _encoder(typ) -> _Enc:
+    """An encoding function for `typ`, generated as Python source once per type
+    (a closure per field costs a call per value, as in _decoder)."""
     if typ in (str, int, float, bool, type(None), Any):
         return lambda v: v
+    env: dict = {"list": list}
     if dataclasses.is_dataclass(typ):
-        names = [f.name for f in dataclasses.fields(typ)]
         hints = _hints(typ)
-        encs = [(n, _encoder(hints[n])) for n in names]
-        return lambda v: [enc(getattr(v, n)) for n, enc in encs]
+        counter = [0]
+        parts = [_encode_expr(hints[f.name], f"v.{f.name}", env, counter) for f in dataclasses.fields(typ)]
+        body = f"[{', '.join(parts)}]"
+    else:
+        body = _encode_expr(typ, "v", env, [0])
+    src = f"def enc(v):\n    return {body}\n"
+    exec(compile(src, f"<codec enc {getattr(typ, '__name__', typ)!s}>", "exec"), env)
+    return env["enc"]
+
+
+def _encode_expr(typ, var: str, env: dict, counter: list) -> str:
+    """A Python expression encoding `var` (a name or attribute access) as `typ`."""
+    if typ in (str, int, float, bool, type(None), Any):
+        return var
+    counter[0] += 1
+    n = counter[0]
+    if dataclasses.is_dataclass(typ):
+        env[f"_enc{n}"] = _encoder(typ)
+        return f"_enc{n}({var})"
     origin, args = typing.get_origin(typ), typing.get_args(typ)
     if _is_union(typ):
         alts = [a for a in args if a is not type(None)]
         if len(alts) != 1:
             raise CodecError(f"unsupported union {typ}")
-        inner = _encoder(alts[0])
-        return lambda v: None if v is None else inner(v)
+        return f"(None if {var} is None else {_encode_expr(alts[0], var, env, counter)})"
     if origin in (tuple, list) and (origin is list or (len(args) == 2 and args[1] is Ellipsis)):
-        inner = _encoder(args[0])
-        return lambda v: [inner(x) for x in v]
+        inner = _encode_expr(args[0], f"x{n}", env, counter)
+        return f"list({var})" if inner == f"x{n}" else f"[{inner} for x{n} in {var}]"
     if origin is tuple:
-        encs = [_encoder(a) for a in args]
-        return lambda v: [e(x) for e, x in zip(encs, v)]
+        return f"[{', '.join(_encode_expr(a, f'{var}[{i}]', env, counter) for i, a in enumerate(args))}]"
     if origin is dict and args and args[0] is str:
-        inner = _encoder(args[1])
-        return lambda v: {k: inner(x) for k, x in v.items()}
+        return f"{{k{n}: {_encode_expr(args[1], f'x{n}', env, counter)} for k{n}, x{n} in {var}.items()}}"
     if typ is dict or origin is dict:
-        return lambda v: v  # free-form JSON (stats)
+        return var  # free-form JSON (stats)
     raise CodecError(f"unsupported type {typ!r}")
 
 
@@ -142,7 +160,9 @@ def _dataclass_decoder(cls) -> _Dec:
 
 
 def _freeze(v):
-    return tuple(_freeze(x) for x in v) if type(v) is list else v
+    if type(v) is not list:
+        return v
+    return tuple([_freeze(x) if type(x) is list else x for x in v])
 
 
 def _check_str(v, memo):
