@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from . import parse
-from .prefilter import Plan, masked_source
+from .prefilter import Plan, parsed_ranges
 from .source import SourceFile
 
 # How deep we follow an expression when naming a value or reading a condition.
@@ -577,11 +577,13 @@ def extract(src: SourceFile, plan: Plan | None = None) -> FileFacts:
     """Parse one file and extract its facts.
 
     `plan` (from `prefilter.Prefilter.plan`) is the function-level prefilter:
-    only its `keep` ranges are parsed (the rest is blanked, offsets unchanged),
+    only its `keep` ranges are parsed (the rest is never read, offsets unchanged),
     and only functions holding one of its `hits` are analysed.  Without a plan
     the whole file is parsed and every function analysed.
     """
-    tree = parse.parse(src.data if plan is None else masked_source(src.data, plan.keep))
+    # with a plan the parser reads only the kept items (and the #if lines between
+    # them): offsets, lines and columns stay those of the file
+    tree = parse.parse(src.data, ranges=None if plan is None else parsed_ranges(src.data, plan.keep))
     parsed = len(src.data) if plan is None else plan.kept_bytes
     root = tree.root_node
     functions: list[Function] = []
