@@ -171,29 +171,27 @@ def _scan(path: str) -> tuple[FileResult | None, Scan | None, str]:
         digest = content_hash(src.data)
         cache: FactsCache | None = _WORKER.get("cache")
         if cache is not None:
-            entry = cache.get(digest)
-            if entry is not None and entry["status"] == "prefiltered":
-                ignores = _cached_ignores(path, entry)
+            known = cache.clean_ignores(digest)
+            if known is not None:
+                ignores = _cached_ignores(path, {"status": "prefiltered", "ignores": known})
                 if ignores is not None:
                     return FileResult(path, "prefiltered", ignores=ignores, digest=digest, stat=stat), None, digest
         sc = _WORKER["prefilter"].scan(src.data, header=path.endswith(".h"))
         if sc is not None:
             return None, sc, digest
-        ignores = _scan_ignores(path, src.data)
-        if cache is not None:
-            cache.put(digest, {"status": "prefiltered", "facts": None,
-                               "ignores": [[ig.line, list(ig.ids)] for ig in ignores]})
+        ignores = _scan_ignores(path, src.data)  # the parent records the file as clean (FactsCache.add_clean)
         return FileResult(path, "prefiltered", ignores=ignores, digest=digest, stat=stat), None, digest
     except Exception:  # the second pass reports it with its reason
         return None, Scan((), (), ()), ""
 
 
-def _process(path: str, encode: bool = False, keep_weak: tuple[str, ...] | None = None
-             ) -> tuple[FileResult, list | None]:
-    """The per-file work.  Returns the result and its facts encoded as JSON data
-    (codec.py) when they were encoded anyway (for the cache, or when `encode`);
-    on a cache hit the result's `facts` is None: the caller decodes them.
-    `keep_weak`: the weak-only functions of this file to analyse (None: all)."""
+def _process(path: str, keep_weak: tuple[str, ...] | None = None) -> tuple[FileResult, list | tuple | None]:
+    """The per-file work.  Returns the result and its facts encoded: on a cache
+    hit, the entry's JSON data (a list; the result's `facts` is None and the
+    caller decodes them); when the facts were made here and encoded for the
+    cache, the wire tuples (wire.encode, the same shape), which the caller
+    can marshal without encoding again.
+    `keep_weak`: the conditional functions of this file to analyse (None: all)."""
     try:
         stat = _stat(path)  # before reading: a later change moves the mtime past this
         src = read_source(path, _WORKER.get("max_size", DEFAULT_MAX_FILE_SIZE))
@@ -221,11 +219,11 @@ def _process(path: str, encode: bool = False, keep_weak: tuple[str, ...] | None 
         res = FileResult(path, "prefiltered" if ff is None else "analysed", facts=ff, ignores=ignores,
                          digest=digest, stat=stat)
         encoded = None
-        if cache is not None or encode:
-            encoded = codec.encode(ff, facts_mod.FileFacts) if ff is not None else None
-        if cache is not None:
+        # a file the plan leaves nothing of costs nothing to plan again: not cached
+        if cache is not None and ff is not None:
+            encoded = wire.encode(ff, facts_mod.FileFacts)
             cache.put(ckey, {"status": res.status, "facts": encoded,
-                               "ignores": [[ig.line, list(ig.ids)] for ig in ignores]})
+                             "ignores": [[ig.line, list(ig.ids)] for ig in ignores]})
         return res, encoded
     except RecursionError:
         return FileResult(path, "skipped", skipped=Skipped(path, "parse-failed", "nesting too deep")), None
@@ -287,7 +285,8 @@ def _process_for_parent(item) -> tuple[FileResult, bytes | None]:
     if res.facts is None:
         return res, None
     try:
-        payload = wire.dumps(res.facts, facts_mod.FileFacts)
+        payload = (wire.dumps_encoded(encoded) if type(encoded) is tuple
+                   else wire.dumps(res.facts, facts_mod.FileFacts))
     except Exception:  # (cannot happen for facts extract() made) send the objects pickled
         return res, None
     res.facts = None
@@ -324,7 +323,12 @@ def _map_files(paths: list[str], terms: Terms, max_size: int, jobs: int, cache: 
         for res, encoded in _run(_process_for_parent, paths, terms, max_size, jobs, cache):
             yield _with_facts(res, encoded, memo) if res.facts is None and encoded is not None else res
         return
+    if cache is not None:
+        cache.clean()  # loaded before the workers fork, so they share it
     first = _phase_one(paths, terms, max_size, jobs, cache)
+    if cache is not None:
+        cache.add_clean({r.digest: [[ig.line, list(ig.ids)] for ig in r.ignores] for r, _k, _p in first
+                         if r is not None and r.status == "prefiltered" and r.digest})
     items = [(p, keep) for p, (r, keep, _planned) in zip(paths, first) if r is None]
     # The first pass's plans reach the second pass's workers by fork (they are
     # forked after this); elsewhere a worker plans again from the bytes.
@@ -411,7 +415,13 @@ def _run(fn, items: list, terms: Terms, max_size: int, jobs: int, cache: FactsCa
     # Not multiprocessing.Pool: it waits forever for the file of a worker that died.
     chunk = max(1, min(16, len(items) // (jobs * 16)))
     yield from workers.imap(fn, items, jobs, chunk, _init_pool_worker, (terms, max_size, cache),
-                            on_death=_worker_died)
+                            on_death=_scan_worker_died if fn is _scan else _worker_died)
+
+
+def _scan_worker_died(item, why: str) -> tuple[FileResult, None, str]:
+    """The first pass's shape of _worker_died."""
+    res, _ = _worker_died(item, why)
+    return res, None, ""
 
 
 def _worker_died(item, why: str) -> tuple[FileResult, None]:

@@ -45,6 +45,17 @@ def dumps(obj: Any, typ: Any) -> bytes:
     return marshal.dumps(_encoder(typ)(obj))
 
 
+def encode(obj: Any, typ: Any) -> tuple:
+    """The tuples `dumps` marshals.  They have codec.encode's shape (a dataclass
+    as its field values in order, sequences as sequences), so json.dumps of
+    them is the cache's JSON: a worker encodes a file's facts once for both."""
+    return _encoder(typ)(obj)
+
+
+def dumps_encoded(encoded: tuple) -> bytes:
+    return marshal.dumps(encoded)
+
+
 def loads(data: bytes, typ: Any) -> Any:
     try:
         dec = _decoder(typ)  # first: it numbers the shared classes

@@ -213,3 +213,38 @@ def test_codec_round_trips_every_fixture_and_rejects_bad_shapes():
     for bad in ([], {"a": 1}, good[:-1], [1] + good[1:], [good[0], "x"] + good[2:]):
         with pytest.raises(codec.CodecError):
             codec.decode(bad, facts_mod.FileFacts)
+
+
+def test_clean_files_are_one_cache_entry_and_never_scanned_again(tmp_path, model, ruleset, monkeypatch):
+    """Files with nothing page-related go into one "clean" entry (not a cache file
+    each), and the next run takes them from it without scanning their bytes."""
+    from pagecheck.prefilter import Prefilter
+
+    tree = _demo_copy(tmp_path)
+    for i in range(5):
+        (tree / f"plain{i}.c").write_text(f"int plain{i}(int x)\n{{\n\treturn x + {i};\n}}\n")
+    (tree / "plain9.c").write_text("/* pagecheck: ignore[PG101] */\nint plain9;\n")
+    cache_dir = tmp_path / "cache"
+    first = _run([tree], model, ruleset, cache_dir)
+    facts_files = list((cache_dir / "v1" / "facts").rglob("*.json"))
+    clean_files = list((cache_dir / "v1" / "clean").glob("*.json"))
+    assert len(clean_files) == 1 and len(json.loads(clean_files[0].read_text())["value"]) == 6
+    assert len(facts_files) == first.stats["analysed"]  # one per analysed file, none per clean one
+
+    scanned: list[bytes] = []
+    real_scan = Prefilter.scan
+
+    def scan(self, data, header=False):
+        scanned.append(data)
+        return real_scan(self, data, header)
+
+    monkeypatch.setattr(Prefilter, "scan", scan)
+    (tree / "drivers" / "net" / "ethernet" / "acme" / "acme_rx.c").write_text(
+        (tree / "drivers" / "net" / "ethernet" / "acme" / "acme_rx.c").read_text() + "\n")
+    again = _run([tree], model, ruleset, cache_dir)
+    assert _key(again) != [] and len(again.findings) == len(first.findings)
+    assert not any(b"plain" in d for d in scanned)  # the clean files were not read for evidence
+    # the inline ignore of a clean file still counts (reported as suppressing nothing)
+    assert [(os.path.basename(ig.path), why) for ig, why in again.unused_ignores] == \
+        [(os.path.basename(ig.path), why) for ig, why in first.unused_ignores]
+    assert any(os.path.basename(ig.path) == "plain9.c" for ig, _why in again.unused_ignores)

@@ -691,7 +691,7 @@ def _alive(pid: int) -> bool:
 
 
 def _slow_files(t: Path, n: int) -> Path:
-    body = GOOD + _FN + b"if (PageSlab(page))\n" * 4000 + b"put_page(page);\n}\n"  # ~0.3 s each
+    body = GOOD + _FN + b"if (PageSlab(page))\n" * 12000 + b"put_page(page);\n}\n"  # ~0.3 s each
     for i in range(n):
         (t / f"f{i:03d}.c").write_bytes(body)
     return t
