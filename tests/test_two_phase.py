@@ -87,9 +87,9 @@ def test_needed_weak_follows_calls_both_ways_to_a_fixpoint(pf):
     calls_global = b"static void drop2(void *p)\n{\n\thdr_alloc(4);\n\tkfree(p);\n}\n"
     lone = b"static void g(void *p)\n{\n\tkfree(p);\n}\n"
     files = [STRONG_FILE, WEAK_FILE, chain, chain3, calls_static, calls_global, lone]
-    got = needed_weak([pf.scan(f) for f in files])
+    got = needed_weak([pf.scan(f) for f in files], rounds=2)
     assert got == [set(), {"hdr_alloc"}, {"wrap2"}, set(), set(), {"drop2"}, set()]
-    assert needed_weak([pf.scan(f) for f in files], rounds=1)[2] == set()  # wrap2 only in round 2
+    assert needed_weak([pf.scan(f) for f in files])[2] == set()  # wrap2 only in round 2 (default: 1)
     assert needed_weak([pf.scan(STRONG_FILE + calls_static)]) == [{"drop"}]  # same file: it does
 
 
@@ -319,3 +319,12 @@ def test_parse_reads_only_the_planned_ranges(pf):
     # the macro's continuation lines are read to its end, so #endif is not swallowed
     ranges = parsed_ranges(MACRO_FILE, pf.plan(MACRO_FILE).keep)
     assert any(MACRO_FILE[s:e].endswith(b"extern int acme_##name##_ready\n") for s, e in ranges)
+
+
+def test_an_item_ending_the_file_in_a_line_continuation_ends(pf):
+    """A kept item cut at a backslash-newline that ends the file: nothing more to read."""
+    from pagecheck.prefilter import parsed_ranges
+
+    data = b"static void f(struct page *p)\n{\n\tput_page(p);\n}\t\\\n"
+    assert parsed_ranges(data, ((0, len(data)),)) == ((0, len(data)),)
+    assert parsed_ranges(data + b"\\\r\n", ((0, len(data)),)) == ((0, len(data) + 3),)
