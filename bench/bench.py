@@ -29,7 +29,6 @@ import sys
 import tempfile
 import threading
 import time
-from pathlib import Path
 
 PAGECHECK = [sys.executable, "-m", "pagecheck.cli"]
 

@@ -68,4 +68,4 @@ def test_ignore_pg001_silences_the_report(tmp_path):
 def test_text_report_names_the_unused_ignore(tmp_path):
     (tmp_path / "rx.c").write_text(BAD.replace(USE, "\t/* pagecheck: ignore[PG301] */\n" + USE))
     r = check("--isolated", tmp_path / "rx.c")
-    assert f"rx.c:5:1: PG001 inline ignore[PG301] suppresses nothing" in r.stdout
+    assert "rx.c:5:1: PG001 inline ignore[PG301] suppresses nothing" in r.stdout
