@@ -5,6 +5,7 @@ Layout under the cache directory (`$XDG_CACHE_HOME/pagecheck`, default
 
     v1/facts/ab/<key>.json     one file's facts (or "prefiltered"), key = hash(salt, content hash)
     v1/clean/<key>.json        content hashes of files with nothing page-related, key = hash(salt)
+    v1/scans/<key>.json        first-pass scans of the files with evidence, key = hash(salt)
     v1/stat/<key>.json         path -> (size, mtime_ns, inode, mode, content hash) for one input set
     v1/runs/<key>.json         a whole run's findings, key = hash(salt, rules, options, every input's hash)
 
@@ -159,6 +160,10 @@ class FactsCache:
         self.store = Store(root)
         self.salt = salt
         self._clean: dict | None = None
+        self._scans: dict | None = None
+        # the bulk entries (clean, scans) pay off on many files; a run of a few
+        # files (pre-commit) scans them faster than it could load the entries
+        self.bulk = True
 
     def key(self, digest: str) -> str:
         return hashlib.sha256(f"{self.salt}:{digest}".encode()).hexdigest()[:40]
@@ -180,7 +185,7 @@ class FactsCache:
         """content hash -> inline ignores, for files the prefilter found nothing in.
         Loaded once (call before forking workers: they inherit it)."""
         if self._clean is None:
-            doc = self.store.load("clean", self.key("clean"))
+            doc = self.store.load("clean", self.key("clean")) if self.bulk else None
             self._clean = doc if isinstance(doc, dict) else {}
         return self._clean
 
@@ -189,9 +194,54 @@ class FactsCache:
         got = self.clean().get(digest)
         return got if isinstance(got, list) else None
 
+    # The first pass's scans of files with evidence, one entry too (14 MB of JSON
+    # on 6.12): after one file changes, the others are not scanned again.
+
+    def scans(self) -> dict:
+        """scan key (content hash, ":h" for a header) -> Scan as JSON data.
+        Loaded once (call before forking workers: they inherit it)."""
+        if self._scans is None:
+            doc = self.store.load("scans", self.key("scans")) if self.bulk else None
+            self._scans = doc if isinstance(doc, dict) else {}
+        return self._scans
+
+    def scan_for(self, key: str):
+        """The stored first-pass Scan under `key` (validated), or None."""
+        from .codec import CodecError, decode
+        from .prefilter import Scan
+
+        raw = self.scans().get(key)
+        if raw is None:
+            return None
+        try:
+            return decode(raw, Scan)
+        except CodecError:
+            return None
+
+    def add_scans(self, found: dict) -> None:
+        """Record more first-pass scans (key -> Scan), merged with what is stored."""
+        import dataclasses
+
+        from .prefilter import Scan
+
+        if not self.bulk:
+            return
+        known = self.scans()
+        # A Scan holds only tuples, strings, ints and bools: the list of its field
+        # values dumps to codec.encode's JSON (scan_for() decodes it with codec,
+        # validating), at a tenth of the cost
+        names = [f.name for f in dataclasses.fields(Scan)]
+        new = {k: [getattr(v, n) for n in names] for k, v in found.items() if k not in known}
+        if not new:
+            return
+        on_disk = self.store.load("scans", self.key("scans"))
+        merged = {**(on_disk if isinstance(on_disk, dict) else {}), **known, **new}
+        if self.store.save("scans", self.key("scans"), merged):
+            self._scans = merged
+
     def add_clean(self, found: dict[str, list]) -> None:
         """Record more clean files (merged with what another run may have stored)."""
-        if not found or found.keys() <= self.clean().keys():
+        if not self.bulk or not found or found.keys() <= self.clean().keys():
             return
         on_disk = self.store.load("clean", self.key("clean"))
         merged = {**(on_disk if isinstance(on_disk, dict) else {}), **self.clean(), **found}

@@ -40,6 +40,9 @@ from .source import DEFAULT_MAX_FILE_SIZE, Skipped, discover, read_source, relpa
 # covering under 1% of the file; below 90% a material part was lost.
 PARSE_REPORT_BELOW = 0.9
 PARTIAL_REASONS = frozenset({"parse-errors"})  # diagnostics about files that were still analysed
+# Below this many files a run neither loads nor stores the cache's bulk entries
+# (FactsCache.clean/scans, megabytes of JSON): scanning a few files is faster.
+BULK_CACHE_MIN_FILES = 256
 
 IGNORE_RE = re.compile(rb"pagecheck:\s*ignore\b(?:\[([^\]\n]*)\])?")
 
@@ -176,7 +179,12 @@ def _scan(path: str) -> tuple[FileResult | None, Scan | None, str]:
                 ignores = _cached_ignores(path, {"status": "prefiltered", "ignores": known})
                 if ignores is not None:
                     return FileResult(path, "prefiltered", ignores=ignores, digest=digest, stat=stat), None, digest
-        sc = _WORKER["prefilter"].scan(src.data, header=path.endswith(".h"))
+        header = path.endswith(".h")
+        if cache is not None:
+            sc = cache.scan_for(_scan_key(digest, header))
+            if sc is not None:
+                return None, sc, digest
+        sc = _WORKER["prefilter"].scan(src.data, header=header)
         if sc is not None:
             return None, sc, digest
         ignores = _scan_ignores(path, src.data)  # the parent records the file as clean (FactsCache.add_clean)
@@ -324,8 +332,10 @@ def _map_files(paths: list[str], terms: Terms, max_size: int, jobs: int, cache: 
             yield _with_facts(res, encoded, memo) if res.facts is None and encoded is not None else res
         return
     if cache is not None:
-        cache.clean()  # loaded before the workers fork, so they share it
-    first = _phase_one(paths, terms, max_size, jobs, cache)
+        cache.bulk = len(paths) >= BULK_CACHE_MIN_FILES
+        cache.clean()  # loaded before the workers fork, so they share them
+        cache.scans()
+    first, writer = _phase_one(paths, terms, max_size, jobs, cache)
     if cache is not None:
         cache.add_clean({r.digest: [[ig.line, list(ig.ids)] for ig in r.ignores] for r, _k, _p in first
                          if r is not None and r.status == "prefiltered" and r.digest})
@@ -343,21 +353,34 @@ def _map_files(paths: list[str], terms: Terms, max_size: int, jobs: int, cache: 
             yield _with_facts(res, encoded, memo) if res.facts is None and encoded is not None else res
     finally:
         _WORKER.pop("plans", None)
+        if writer is not None:
+            _reap(writer, 60)
+
+
+def _scan_key(digest: str, header: bool) -> str:
+    """A scan depends on the bytes and on being a header (whose statics every includer sees)."""
+    return f"{digest}:h" if header else digest
 
 
 def _phase_one_here(paths: list[str], terms: Terms, max_size: int, jobs: int, cache: FactsCache | None):
     """Per file: its final result (skipped, prefiltered), or None, the conditional
-    functions to keep in it, and (content hash, plan) for the second pass."""
+    functions to keep in it, and (content hash, plan) for the second pass.  And
+    the scans made here (not from the cache), for the cache to remember."""
     first = list(_run(_scan, paths, terms, max_size, jobs, cache))
     needed = needed_weak([sc for _r, sc, _d in first])
     out = []
-    for (r, sc, digest), need in zip(first, needed):
+    known = cache.scans() if cache is not None else {}
+    new_scans = {}
+    for path, (r, sc, digest), need in zip(paths, first, needed):
         if r is not None:
             out.append((r, (), None))
         else:
             planned = (digest, plan_for(sc.parts, sc.structs, need)) if digest and sc.parts else None
             out.append((None, tuple(sorted(need)), planned))
-    return out
+            key = _scan_key(digest, path.endswith(".h"))
+            if cache is not None and digest and sc.parts and key not in known:
+                new_scans[key] = sc
+    return out, new_scans
 
 
 def _phase_one_child(conn, paths, terms, max_size, jobs, cache) -> None:
@@ -370,7 +393,12 @@ def _phase_one_child(conn, paths, terms, max_size, jobs, cache) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     try:
-        conn.send(_phase_one_here(paths, terms, max_size, jobs, cache))
+        out, new_scans = _phase_one_here(paths, terms, max_size, jobs, cache)
+        conn.send(out)
+        conn.close()
+        # after the answer: the parent goes on with the second pass meanwhile
+        if cache is not None and new_scans:
+            cache.add_scans(new_scans)
     except BaseException:  # interrupted: our workers are reaped by workers.imap; no traceback
         pass
     finally:
@@ -384,7 +412,7 @@ def _phase_one(paths: list[str], terms: Terms, max_size: int, jobs: int, cache: 
     workers fork from a small parent (every forked worker would count the
     parent's memory as its own) and the parent keeps only the answer."""
     if jobs <= 1 or len(paths) < 8 or not hasattr(os, "fork"):
-        return _phase_one_here(paths, terms, max_size, jobs, cache)
+        return _phase_one_in_parent(paths, terms, max_size, jobs, cache), None
     import multiprocessing as mp
 
     ctx = mp.get_context("fork")
@@ -392,19 +420,36 @@ def _phase_one(paths: list[str], terms: Terms, max_size: int, jobs: int, cache: 
     proc = ctx.Process(target=_phase_one_child, args=(send, paths, terms, max_size, jobs, cache))
     proc.start()
     send.close()
+    got = None
     try:
         got = recv.recv()
     except EOFError:  # it died (OOM killer): do the pass here
-        got = None
+        pass
     finally:
-        if proc.is_alive():
-            proc.terminate()
-        proc.join(5)
-        if proc.is_alive():
-            proc.kill()
-            proc.join()
         recv.close()
-    return got if got is not None else _phase_one_here(paths, terms, max_size, jobs, cache)
+        if got is None:
+            _reap(proc, 0)
+    if got is None:
+        return _phase_one_in_parent(paths, terms, max_size, jobs, cache), None
+    return got, proc  # still storing its scans: the caller reaps it (_reap) after the second pass
+
+
+def _phase_one_in_parent(paths, terms, max_size, jobs, cache):
+    out, new_scans = _phase_one_here(paths, terms, max_size, jobs, cache)
+    if cache is not None and new_scans:
+        cache.add_scans(new_scans)
+    return out
+
+
+def _reap(proc, grace: float) -> None:
+    """Wait up to `grace` seconds for a child, then stop it."""
+    proc.join(grace)
+    if proc.is_alive():
+        proc.terminate()
+        proc.join(5)
+    if proc.is_alive():
+        proc.kill()
+        proc.join()
 
 
 def _run(fn, items: list, terms: Terms, max_size: int, jobs: int, cache: FactsCache | None):

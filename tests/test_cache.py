@@ -215,17 +215,19 @@ def test_codec_round_trips_every_fixture_and_rejects_bad_shapes():
             codec.decode(bad, facts_mod.FileFacts)
 
 
-def test_clean_files_are_one_cache_entry_and_never_scanned_again(tmp_path, model, ruleset, monkeypatch):
+@pytest.mark.parametrize("jobs", [1, 2], ids=["in-process", "workers"])
+def test_clean_files_are_one_cache_entry_and_never_scanned_again(tmp_path, model, ruleset, monkeypatch, jobs):
     """Files with nothing page-related go into one "clean" entry (not a cache file
     each), and the next run takes them from it without scanning their bytes."""
     from pagecheck.prefilter import Prefilter
 
+    monkeypatch.setattr(runner, "BULK_CACHE_MIN_FILES", 1)  # a small tree stands in for a kernel tree
     tree = _demo_copy(tmp_path)
     for i in range(5):
         (tree / f"plain{i}.c").write_text(f"int plain{i}(int x)\n{{\n\treturn x + {i};\n}}\n")
     (tree / "plain9.c").write_text("/* pagecheck: ignore[PG101] */\nint plain9;\n")
     cache_dir = tmp_path / "cache"
-    first = _run([tree], model, ruleset, cache_dir)
+    first = _run([tree], model, ruleset, cache_dir, jobs=jobs)
     facts_files = list((cache_dir / "v1" / "facts").rglob("*.json"))
     clean_files = list((cache_dir / "v1" / "clean").glob("*.json"))
     assert len(clean_files) == 1 and len(json.loads(clean_files[0].read_text())["value"]) == 6
@@ -241,9 +243,17 @@ def test_clean_files_are_one_cache_entry_and_never_scanned_again(tmp_path, model
     monkeypatch.setattr(Prefilter, "scan", scan)
     (tree / "drivers" / "net" / "ethernet" / "acme" / "acme_rx.c").write_text(
         (tree / "drivers" / "net" / "ethernet" / "acme" / "acme_rx.c").read_text() + "\n")
-    again = _run([tree], model, ruleset, cache_dir)
+    again = _run([tree], model, ruleset, cache_dir, jobs=jobs)
     assert _key(again) != [] and len(again.findings) == len(first.findings)
-    assert not any(b"plain" in d for d in scanned)  # the clean files were not read for evidence
+    # the first pass's scans of the files with evidence are one entry too (written by
+    # the first pass's own process when there are workers)
+    scans = list((cache_dir / "v1" / "scans").glob("*.json"))
+    assert len(scans) == 1 and len(json.loads(scans[0].read_text())["value"]) == first.stats["analysed"] + 1
+    if jobs == 1:  # (workers scan in their own processes: this spy sees only in-process scans)
+        assert not any(b"plain" in d for d in scanned)  # the clean files were not read for evidence
+        # nor the unchanged files with evidence: only the edited one was scanned again
+        assert [d for d in scanned if b"acme" in d] == [(tree / "drivers" / "net" / "ethernet" / "acme" /
+                                                         "acme_rx.c").read_bytes()]
     # the inline ignore of a clean file still counts (reported as suppressing nothing)
     assert [(os.path.basename(ig.path), why) for ig, why in again.unused_ignores] == \
         [(os.path.basename(ig.path), why) for ig, why in first.unused_ignores]
