@@ -226,6 +226,8 @@ def test_clean_files_are_one_cache_entry_and_never_scanned_again(tmp_path, model
     for i in range(5):
         (tree / f"plain{i}.c").write_text(f"int plain{i}(int x)\n{{\n\treturn x + {i};\n}}\n")
     (tree / "plain9.c").write_text("/* pagecheck: ignore[PG101] */\nint plain9;\n")
+    for i in range(8):  # enough files with evidence that the second pass runs in worker processes too
+        (tree / f"pages{i}.c").write_text(f"void drop{i}(struct page *p)\n{{\n\tput_page(p);\n}}\n")
     cache_dir = tmp_path / "cache"
     first = _run([tree], model, ruleset, cache_dir, jobs=jobs)
     facts_files = list((cache_dir / "v1" / "facts").rglob("*.json"))
