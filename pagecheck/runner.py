@@ -114,8 +114,6 @@ def _init_pool_worker(terms: Terms, max_size: int, cache: FactsCache | None = No
     gc.freeze()
     gc.enable()
     _init_worker(terms, max_size, cache)
-    if cache is not None:
-        _WORKER["deferred"] = []  # facts entries, written after the last file (_flush_deferred)
 
 
 def _init_worker(terms: Terms, max_size: int, cache: FactsCache | None = None) -> None:
@@ -232,12 +230,8 @@ def _process(path: str, keep_weak: tuple[str, ...] | None = None) -> tuple[FileR
         # a file the plan leaves nothing of costs nothing to plan again: not cached
         if cache is not None and ff is not None:
             encoded = wire.encode(ff, facts_mod.FileFacts)
-            entry = {"status": res.status, "facts": encoded, "ignores": [[ig.line, list(ig.ids)] for ig in ignores]}
-            deferred = _WORKER.get("deferred")
-            if deferred is not None:
-                deferred.append((ckey, entry))
-            else:
-                cache.put(ckey, entry)
+            cache.put(ckey, {"status": res.status, "facts": encoded,
+                             "ignores": [[ig.line, list(ig.ids)] for ig in ignores]})
         return res, encoded
     except RecursionError:
         return FileResult(path, "skipped", skipped=Skipped(path, "parse-failed", "nesting too deep")), None
@@ -247,16 +241,6 @@ def _process(path: str, keep_weak: tuple[str, ...] | None = None) -> tuple[FileR
         tb = traceback.format_exc(limit=3).strip().splitlines()[-1]
         return FileResult(path, "skipped",
                           skipped=Skipped(path, "internal-error", f"{type(exc).__name__}: {tb}")), None
-
-
-def _flush_deferred() -> None:
-    """A pool worker's last act: store the facts entries it made.  Writing them
-    (JSON, a file each) cost a whole-tree run about 2 s; deferred, they are
-    written while the parent runs the serial tree-wide phase."""
-    cache: FactsCache | None = _WORKER.get("cache")
-    for ckey, entry in _WORKER.pop("deferred", None) or ():
-        if cache is not None:
-            cache.put(ckey, entry)
 
 
 def _cached_ignores(path: str, entry: dict) -> tuple[Ignore, ...] | None:
@@ -331,7 +315,7 @@ def facts_cache(opts: Options, model: RoleModel, terms: Terms) -> FactsCache | N
 
 
 def _map_files(paths: list[str], terms: Terms, max_size: int, jobs: int, cache: FactsCache | None = None,
-               two_phase: bool = False, linger: list | None = None):
+               two_phase: bool = False):
     """Results for `paths`, in order.
 
     `two_phase`: functions whose only evidence is weak (`Terms.weak`: kmalloc
@@ -360,7 +344,7 @@ def _map_files(paths: list[str], terms: Terms, max_size: int, jobs: int, cache: 
     # forked after this); elsewhere a worker plans again from the bytes.
     _WORKER["plans"] = {p: planned for p, (r, _keep, planned) in zip(paths, first) if planned is not None}
     try:
-        second = _run(_process_for_parent, items, terms, max_size, jobs, cache, linger)
+        second = _run(_process_for_parent, items, terms, max_size, jobs, cache)
         for r, _keep, _planned in first:
             if r is not None:
                 yield r
@@ -472,9 +456,7 @@ def _reap(proc, grace: float) -> None:
         proc.join()
 
 
-def _run(fn, items: list, terms: Terms, max_size: int, jobs: int, cache: FactsCache | None,
-         linger: list | None = None):
-    """`fn` over `items`, in worker processes when it pays.  `linger`: see workers.imap."""
+def _run(fn, items: list, terms: Terms, max_size: int, jobs: int, cache: FactsCache | None):
     if jobs <= 1 or len(items) < 8:
         yield from map(_process_local if fn is _process_for_parent else fn, items)
         return
@@ -482,8 +464,7 @@ def _run(fn, items: list, terms: Terms, max_size: int, jobs: int, cache: FactsCa
     # Not multiprocessing.Pool: it waits forever for the file of a worker that died.
     chunk = max(1, min(16, len(items) // (jobs * 16)))
     yield from workers.imap(fn, items, jobs, chunk, _init_pool_worker, (terms, max_size, cache),
-                            on_death=_scan_worker_died if fn is _scan else _worker_died,
-                            finalizer=_flush_deferred, linger=linger)
+                            on_death=_scan_worker_died if fn is _scan else _worker_died)
 
 
 def _scan_worker_died(item, why: str) -> tuple[FileResult, None, str]:
@@ -560,19 +541,12 @@ def gc_paused():
 def run(paths: list[str], model: RoleModel, rules: RuleSet, opts: Options, progress=None,
         known_ids: set[str] | None = None) -> RunResult:
     """known_ids: every rule ID that exists (deselected ones too), to judge inline ignores."""
-    lingering: list = []  # second-pass workers still storing facts in the cache
     with gc_paused():
-        try:
-            result = _run_pipeline(paths, model, rules, opts, progress, known_ids, lingering)
-        except BaseException:  # interrupted: stop them now
-            workers.reap(lingering, 0)
-            raise
-        workers.reap(lingering)
-        return result
+        return _run_pipeline(paths, model, rules, opts, progress, known_ids)
 
 
 def _run_pipeline(paths: list[str], model: RoleModel, rules: RuleSet, opts: Options, progress,
-                  known_ids: set[str] | None, lingering: list) -> RunResult:
+         known_ids: set[str] | None) -> RunResult:
     known = known_ids if known_ids is not None else set(rules.rules)
     # the tree's own struct page layout decides which role owns each field
     layout_tree = opts.kernel_tree or find_tree_root(paths)
@@ -584,7 +558,7 @@ def _run_pipeline(paths: list[str], model: RoleModel, rules: RuleSet, opts: Opti
     terms = Terms.from_model(model)  # after layouts.apply: the tree's own fields count
     fcache = facts_cache(opts, model, terms)
     results: list[FileResult] = []
-    for res in _map_files(files, terms, opts.max_file_size, jobs, fcache, two_phase=True, linger=lingering):
+    for res in _map_files(files, terms, opts.max_file_size, jobs, fcache, two_phase=True):
         results.append(res)
         if progress is not None:
             progress(res)

@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import time
 import signal
 from collections import deque
 from multiprocessing.connection import wait
 from typing import Any, Callable, Iterable, Iterator
 
 
-def _worker_main(conn, fn, initializer, initargs, finalizer=None) -> None:
+def _worker_main(conn, fn, initializer, initargs) -> None:
     if initializer is not None:
         initializer(*initargs)
     while True:
@@ -33,9 +32,7 @@ def _worker_main(conn, fn, initializer, initargs, finalizer=None) -> None:
             batch = conn.recv()
         except (EOFError, OSError):
             return
-        if batch is None:  # asked to leave once every item is done: finish deferred work first
-            if finalizer is not None:
-                finalizer()
+        if batch is None:
             return
         for idx, item in batch:
             conn.send((idx, fn(item)))
@@ -51,10 +48,9 @@ def describe_exit(exitcode: int | None) -> str:
 
 
 class _Worker:
-    def __init__(self, ctx, fn, initializer, initargs, finalizer=None):
+    def __init__(self, ctx, fn, initializer, initargs):
         self.conn, child = ctx.Pipe(duplex=True)
-        self.proc = ctx.Process(target=_worker_main, args=(child, fn, initializer, initargs, finalizer),
-                                daemon=True)
+        self.proc = ctx.Process(target=_worker_main, args=(child, fn, initializer, initargs), daemon=True)
         self.proc.start()
         child.close()
         self.inflight: deque[tuple[int, Any]] = deque()
@@ -62,17 +58,11 @@ class _Worker:
 
 def imap(fn: Callable[[Any], Any], items: Iterable[Any], jobs: int, chunk: int,
          initializer: Callable | None = None, initargs: tuple = (),
-         on_death: Callable[[Any, str], Any] | None = None, finalizer: Callable[[], None] | None = None,
-         linger: list | None = None) -> Iterator[Any]:
+         on_death: Callable[[Any, str], Any] | None = None) -> Iterator[Any]:
     """Like Pool.imap(fn, items, chunksize=chunk), robust to workers dying.
 
     `on_death(item, why)` returns the result to yield for an item whose worker
-    died while on it; without it, RuntimeError is raised.  `finalizer()` runs in
-    each worker after its last item (deferred writes).  `linger`: when every
-    item is done, the workers are asked to leave and added to this list instead
-    of being waited for, so their finalizers run while the caller goes on; the
-    caller must `reap()` them (on an interrupt or error they are killed here as
-    always).
+    died while on it; without it, RuntimeError is raised.
     """
     ctx = mp.get_context("fork") if hasattr(os, "fork") else mp.get_context()
     pending: deque[tuple[int, Any]] = deque(enumerate(items))
@@ -84,7 +74,7 @@ def imap(fn: Callable[[Any], Any], items: Iterable[Any], jobs: int, chunk: int,
     finished = False
     try:
         for _ in range(max(1, min(jobs, total))):
-            workers.append(_Worker(ctx, fn, initializer, initargs, finalizer))
+            workers.append(_Worker(ctx, fn, initializer, initargs))
         while next_out < total:
             for w in workers:  # keep two batches in flight per worker, so none waits on the parent
                 while pending and len(w.inflight) <= chunk:
@@ -117,31 +107,13 @@ def imap(fn: Callable[[Any], Any], items: Iterable[Any], jobs: int, chunk: int,
                 _bury(w, done, pending, on_death)
                 workers.remove(w)
                 if pending:  # a new worker takes the dead one's place
-                    workers.append(_Worker(ctx, fn, initializer, initargs, finalizer))
+                    workers.append(_Worker(ctx, fn, initializer, initargs))
             while next_out in done:
                 yield done.pop(next_out)
                 next_out += 1
         finished = True
     finally:
-        if finished and linger is not None:
-            for w in workers:
-                try:
-                    w.conn.send(None)
-                except OSError:
-                    pass
-            linger.extend(workers)
-        else:
-            _stop(workers, graceful=finished, wait=60 if finalizer is not None else 2)
-
-
-def reap(lingering: list, timeout: float = 60) -> None:
-    """Wait for workers left by imap(linger=...) to finish, then stop any still there
-    (timeout 0: at once, for an interrupted run)."""
-    deadline = time.monotonic() + timeout
-    for w in lingering:
-        w.proc.join(timeout=max(0.0, deadline - time.monotonic()))
-    _stop(lingering, graceful=False)
-    lingering.clear()
+        _stop(workers, graceful=finished)
 
 
 def _bury(w: _Worker, done: dict, pending: deque, on_death) -> None:
@@ -165,10 +137,9 @@ def _bury(w: _Worker, done: dict, pending: deque, on_death) -> None:
         w.inflight.clear()
 
 
-def _stop(workers: list[_Worker], graceful: bool, wait: float = 2) -> None:
-    """Reap every worker: idle ones are asked to leave (and given `wait` seconds
-    to finish their deferred work), otherwise (interrupt, error) they are killed
-    whatever they are doing (mid-parse, blocked on a pipe)."""
+def _stop(workers: list[_Worker], graceful: bool) -> None:
+    """Reap every worker: idle ones are asked to leave, otherwise (interrupt, error)
+    they are killed whatever they are doing (mid-parse, blocked on a pipe)."""
     if graceful:
         for w in workers:
             try:
@@ -176,7 +147,7 @@ def _stop(workers: list[_Worker], graceful: bool, wait: float = 2) -> None:
             except OSError:
                 pass
         for w in workers:
-            w.proc.join(timeout=wait)
+            w.proc.join(timeout=2)
     for w in workers:
         if w.proc.is_alive():
             w.proc.kill()

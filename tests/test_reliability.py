@@ -798,39 +798,6 @@ def _die_on_some(x: int) -> int:
     return x * x
 
 
-_SEEN: list = []
-
-
-def _remember(x: int) -> int:
-    _SEEN.append(x)
-    return x
-
-
-def _finish_slowly(out_dir: str) -> None:
-    time.sleep(1.0)  # longer than the caller takes to go on
-    Path(out_dir, f"{os.getpid()}.done").write_text(",".join(map(str, _SEEN)))
-
-
-def test_workers_linger_to_finish_deferred_work_and_are_reaped(tmp_path):
-    """imap(linger=...) lets the caller go on while each worker runs its finalizer
-    (the runner's deferred cache writes); reap() waits for them, and none is left."""
-    from functools import partial
-
-    from pagecheck import workers
-
-    lingering: list = []
-    t0 = time.monotonic()
-    got = list(workers.imap(_remember, range(40), jobs=2, chunk=4, finalizer=partial(_finish_slowly, str(tmp_path)),
-                            linger=lingering))
-    assert got == list(range(40)) and time.monotonic() - t0 < 1.0  # (did not wait for the finalizers)
-    assert len(lingering) == 2 and not list(tmp_path.glob("*.done"))
-    pids = [w.proc.pid for w in lingering]
-    workers.reap(lingering)
-    done = list(tmp_path.glob("*.done"))
-    assert len(done) == 2 and sorted(int(x) for d in done for x in d.read_text().split(",")) == list(range(40))
-    assert lingering == [] and not any(_alive(p) for p in pids)
-
-
 # --- property: random and mutated C never breaks extract → infer → engine ------------------------
 
 from hypothesis import HealthCheck, given, settings  # noqa: E402
