@@ -11,10 +11,12 @@ evidence is always one of
 * a declaration of type `struct page`.
 
 So a file is scanned in bytes (C speed) for those words, with identifier
-boundaries, and only the *top-level items* holding one are parsed.  Everything
-else is blanked to spaces (newlines kept), so byte offsets, lines and columns
-are exactly those of the real file and facts do not change.  About 7% of the
-bytes of a tree survive.
+boundaries, and only the *top-level items* holding one are parsed: the parser
+reads just those byte ranges (`parsed_ranges`, tree-sitter's included ranges),
+so byte offsets, lines and columns are exactly those of the real file and facts
+do not change.  About 7% of the bytes of a tree are read.  A field of struct
+page itself counts only on an object named `struct page *` somewhere in the
+tree (needed_weak), so `dev->index` is not evidence.
 
 Top-level items are found the way kernel style writes them: a function or a
 struct definition ends with a `}` in column 0.  A stray column-0 brace (inside
@@ -597,7 +599,8 @@ def _merge(ranges: list[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
 
 
 def masked_source(data: bytes, keep: tuple[tuple[int, int], ...]) -> bytes:
-    """`data` with everything outside `parsed_ranges(data, keep)` blanked.
+    """`data` with everything outside `parsed_ranges(data, keep)` blanked: what the
+    parser sees of a planned file, as one text (tests compare the two parses).
 
     Same length, same newlines: every offset still points at the same byte.
     """
