@@ -626,7 +626,7 @@ def extract(src: SourceFile, plan: Plan | None = None) -> FileFacts:
         n_error_nodes=n_errors,
         has_error=root.has_error,
         # with a plan only the kept items were parsed: the share is of those bytes
-        # (damage in blanked code cannot be seen, and cannot hide evidence either)
+        # (damage in code never read cannot be seen, and cannot hide evidence either)
         size=parsed,
         error_bytes=(min(parse.error_bytes(tree, None if plan is None else plan.keep), parsed)
                      if root.has_error else 0),

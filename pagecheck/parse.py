@@ -166,7 +166,7 @@ def error_bytes(tree: Tree, keep: tuple[tuple[int, int], ...] | None = None) -> 
     function (an ERROR within its body) still counts.
 
     `keep`: the byte ranges that were really parsed (prefilter.Plan.keep); the
-    blanked rest of a masked file is not code, so an ERROR node spanning it (a
+    rest of a planned file was never read, so an ERROR node spanning it (a
     struct the grammar misreads, then a function further down) loses nothing
     there: only damage inside `keep` counts.
 

@@ -143,7 +143,7 @@ class Terms:
 class Plan:
     """What to parse in one file.
 
-    `keep`: sorted, disjoint byte ranges to parse (everything else is blanked).
+    `keep`: sorted, disjoint byte ranges to parse (the parser reads nothing else).
     `hits`: sorted offsets of evidence words; a function is analysed when one
     falls inside it.
     """
