@@ -19,6 +19,8 @@ from importlib import resources
 import tree_sitter_c
 from tree_sitter import Language, Node, Parser, Point, Query, QueryCursor, Range, Tree
 
+from .prefilter import merge_ranges
+
 __all__ = ["Node", "parse", "mask_annotations", "query", "captures_in", "function_matches", "error_bytes"]
 
 # Annotation words that take no arguments.  Each is a pure attribute in the
@@ -142,17 +144,6 @@ def captures_in(q: Query, node: Node, start: int | None = None, end: int | None 
     return cursor.matches(node)
 
 
-def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    out: list[tuple[int, int]] = []
-    for start, end in sorted(spans):
-        if out and start <= out[-1][1]:
-            if end > out[-1][1]:
-                out[-1] = (out[-1][0], end)
-        else:
-            out.append((start, end))
-    return out
-
-
 def error_bytes(tree: Tree, keep: tuple[tuple[int, int], ...] | None = None) -> int:
     """Bytes of the file the parse could not recover: the parse damage.
 
@@ -173,14 +164,14 @@ def error_bytes(tree: Tree, keep: tuple[tuple[int, int], ...] | None = None) -> 
     The queries run in C, so a file of 20,000 nested errors costs no Python stack.
     """
     root = tree.root_node
-    errors = _merged([(n.start_byte, n.end_byte) for n in
+    errors = merge_ranges([(n.start_byte, n.end_byte) for n in
                       QueryCursor(query("errors")).captures(root).get("error", ())]
                      + ([(root.start_byte, root.end_byte)] if root.type == "ERROR" else []))
     total = 0
     for start, end in errors:
         cursor = QueryCursor(query("recovered"))
         cursor.set_byte_range(start, end)
-        inside = _merged([(n.start_byte, n.end_byte) for n in cursor.captures(root).get("item", ())
+        inside = merge_ranges([(n.start_byte, n.end_byte) for n in cursor.captures(root).get("item", ())
                           if start <= n.start_byte and n.end_byte <= end
                           and (n.start_byte, n.end_byte) != (start, end)])
         if keep is None:

@@ -393,7 +393,7 @@ def plan_for(parts, structs, needed: frozenset[str] | set[str] | None) -> Plan |
         return None
     keep = [(s, e) for s, e, _h, _n in chosen]
     keep.extend(structs)
-    return Plan(_merge(keep), tuple(sorted(h for p in chosen for h in p[2])))
+    return Plan(merge_ranges(keep), tuple(sorted(h for p in chosen for h in p[2])))
 
 
 def _by_chunk(hits, weak_hits, field_objs, starts) -> dict[int, tuple[list[int], bool]]:
@@ -587,7 +587,8 @@ def top_level_chunks(data: bytes) -> list[tuple[int, int]]:
     return chunks
 
 
-def _merge(ranges: list[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+def merge_ranges(ranges: list[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+    """Byte ranges sorted, with overlapping or touching ones joined."""
     out: list[tuple[int, int]] = []
     for s, e in sorted(ranges):
         if out and s <= out[-1][1]:
@@ -637,7 +638,7 @@ def parsed_ranges(data: bytes, keep: tuple[tuple[int, int], ...]) -> tuple[tuple
             e = _logical_line_end(data, e)
             out.append((s, e))
         pos = max(pos, e)
-    return _merge(out)
+    return merge_ranges(out)
 
 
 def _logical_line_end(data: bytes, end: int) -> int:
