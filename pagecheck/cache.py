@@ -159,8 +159,7 @@ class FactsCache:
     def __init__(self, root: str, salt: str):
         self.store = Store(root)
         self.salt = salt
-        self._clean: dict | None = None
-        self._scans: dict | None = None
+        self._bulk: dict[str, dict] = {}  # "clean" / "scans" -> that entry, once loaded
         # the bulk entries (clean, scans) pay off on many files; a run of a few
         # files (pre-commit) scans them faster than it could load the entries
         self.bulk = True
@@ -177,33 +176,50 @@ class FactsCache:
     def put(self, digest: str, entry: dict) -> None:
         self.store.save("facts", self.key(digest), entry)
 
-    # Files with nothing page-related (four in five of a tree) are one entry each
-    # in a single "clean" file, not a file each: a cold whole-tree run wrote
-    # 42,000 small files for them, 5 of its 37 seconds.
+    # Bulk entries: one JSON file per kind for a whole tree's worth of small
+    # values.  Files with nothing page-related (four in five of a tree) used to be
+    # a file each: a cold whole-tree run wrote 42,000 of them, 5 of its 37 seconds.
+    # The first pass's scans of the files with evidence are another (14 MB of
+    # JSON on 6.12): after one file changes, the others are not scanned again.
+
+    def _bulk_entry(self, kind: str) -> dict:
+        """The bulk entry `kind`, loaded once (first call before forking workers:
+        they inherit it); empty when this run does not use bulk entries."""
+        got = self._bulk.get(kind)
+        if got is None:
+            doc = self.store.load(kind, self.key(kind)) if self.bulk else None
+            got = self._bulk[kind] = doc if isinstance(doc, dict) else {}
+        return got
+
+    def _add_bulk(self, kind: str, found: dict) -> None:
+        """Store the entries of `found` not known yet, merged with what another run
+        may have stored meanwhile."""
+        if not self.bulk:
+            return
+        known = self._bulk_entry(kind)
+        new = {k: v for k, v in found.items() if k not in known}
+        if not new:
+            return
+        on_disk = self.store.load(kind, self.key(kind))
+        merged = {**(on_disk if isinstance(on_disk, dict) else {}), **known, **new}
+        if self.store.save(kind, self.key(kind), merged):
+            self._bulk[kind] = merged
 
     def clean(self) -> dict:
-        """content hash -> inline ignores, for files the prefilter found nothing in.
-        Loaded once (call before forking workers: they inherit it)."""
-        if self._clean is None:
-            doc = self.store.load("clean", self.key("clean")) if self.bulk else None
-            self._clean = doc if isinstance(doc, dict) else {}
-        return self._clean
+        """content hash -> inline ignores, for files the prefilter found nothing in."""
+        return self._bulk_entry("clean")
 
     def clean_ignores(self, digest: str) -> list | None:
         """The inline ignores of a known-clean file, or None if it is not known clean."""
         got = self.clean().get(digest)
         return got if isinstance(got, list) else None
 
-    # The first pass's scans of files with evidence, one entry too (14 MB of JSON
-    # on 6.12): after one file changes, the others are not scanned again.
+    def add_clean(self, found: dict[str, list]) -> None:
+        self._add_bulk("clean", found)
 
     def scans(self) -> dict:
-        """scan key (content hash, ":h" for a header) -> Scan as JSON data.
-        Loaded once (call before forking workers: they inherit it)."""
-        if self._scans is None:
-            doc = self.store.load("scans", self.key("scans")) if self.bulk else None
-            self._scans = doc if isinstance(doc, dict) else {}
-        return self._scans
+        """scan key (content hash, ":h" for a header) -> Scan as JSON data."""
+        return self._bulk_entry("scans")
 
     def scan_for(self, key: str):
         """The stored first-pass Scan under `key` (validated), or None."""
@@ -219,34 +235,19 @@ class FactsCache:
             return None
 
     def add_scans(self, found: dict) -> None:
-        """Record more first-pass scans (key -> Scan), merged with what is stored."""
+        """Record more first-pass scans (key -> Scan)."""
         import dataclasses
 
         from .prefilter import Scan
 
         if not self.bulk:
             return
-        known = self.scans()
         # A Scan holds only tuples, strings, ints and bools: the list of its field
         # values dumps to codec.encode's JSON (scan_for() decodes it with codec,
         # validating), at a tenth of the cost
         names = [f.name for f in dataclasses.fields(Scan)]
-        new = {k: [getattr(v, n) for n in names] for k, v in found.items() if k not in known}
-        if not new:
-            return
-        on_disk = self.store.load("scans", self.key("scans"))
-        merged = {**(on_disk if isinstance(on_disk, dict) else {}), **known, **new}
-        if self.store.save("scans", self.key("scans"), merged):
-            self._scans = merged
-
-    def add_clean(self, found: dict[str, list]) -> None:
-        """Record more clean files (merged with what another run may have stored)."""
-        if not self.bulk or not found or found.keys() <= self.clean().keys():
-            return
-        on_disk = self.store.load("clean", self.key("clean"))
-        merged = {**(on_disk if isinstance(on_disk, dict) else {}), **self.clean(), **found}
-        if self.store.save("clean", self.key("clean"), merged):
-            self._clean = merged
+        known = self.scans()
+        self._add_bulk("scans", {k: [getattr(v, n) for n in names] for k, v in found.items() if k not in known})
 
 
 def facts_salt(model_digest: str, terms_digest: str) -> str:

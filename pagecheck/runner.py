@@ -369,22 +369,20 @@ def _scan_key(digest: str, header: bool) -> str:
 def _phase_one_here(paths: list[str], terms: Terms, max_size: int, jobs: int, cache: FactsCache | None):
     """Per file: its final result (skipped, prefiltered), or None, the conditional
     functions to keep in it, and (content hash, plan) for the second pass.  And
-    the scans made here (not from the cache), for the cache to remember."""
+    the scans by cache key, for the cache to remember."""
     first = list(_run(_scan, paths, terms, max_size, jobs, cache))
     needed = needed_weak([sc for _r, sc, _d in first])
     out = []
-    known = cache.scans() if cache is not None else {}
-    new_scans = {}
+    scans = {}  # the cache keeps those it does not know yet (FactsCache.add_scans)
     for path, (r, sc, digest), need in zip(paths, first, needed):
         if r is not None:
             out.append((r, (), None))
         else:
             planned = (digest, plan_for(sc.parts, sc.structs, need)) if digest and sc.parts else None
             out.append((None, tuple(sorted(need)), planned))
-            key = _scan_key(digest, path.endswith(".h"))
-            if cache is not None and digest and sc.parts and key not in known:
-                new_scans[key] = sc
-    return out, new_scans
+            if cache is not None and digest and sc.parts:
+                scans[_scan_key(digest, path.endswith(".h"))] = sc
+    return out, scans
 
 
 def _phase_one_child(conn, paths, terms, max_size, jobs, cache) -> None:
@@ -397,12 +395,12 @@ def _phase_one_child(conn, paths, terms, max_size, jobs, cache) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     try:
-        out, new_scans = _phase_one_here(paths, terms, max_size, jobs, cache)
+        out, scans = _phase_one_here(paths, terms, max_size, jobs, cache)
         conn.send(out)
         conn.close()
         # after the answer: the parent goes on with the second pass meanwhile
-        if cache is not None and new_scans:
-            cache.add_scans(new_scans)
+        if cache is not None and scans:
+            cache.add_scans(scans)
     except BaseException:  # interrupted: our workers are reaped by workers.imap; no traceback
         pass
     finally:
@@ -439,9 +437,9 @@ def _phase_one(paths: list[str], terms: Terms, max_size: int, jobs: int, cache: 
 
 
 def _phase_one_in_parent(paths, terms, max_size, jobs, cache):
-    out, new_scans = _phase_one_here(paths, terms, max_size, jobs, cache)
-    if cache is not None and new_scans:
-        cache.add_scans(new_scans)
+    out, scans = _phase_one_here(paths, terms, max_size, jobs, cache)
+    if cache is not None and scans:
+        cache.add_scans(scans)
     return out
 
 
