@@ -697,6 +697,22 @@ def _slow_files(t: Path, n: int) -> Path:
     return t
 
 
+def _start_check(args: list[str]) -> subprocess.Popen:
+    """`pagecheck check -j2 --isolated ARGS` in a new session (so its group can be signalled)."""
+    return subprocess.Popen([sys.executable, "-m", "pagecheck.cli", "check", "-j2", "--isolated", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def _wait_for_pool(proc: subprocess.Popen, timeout: float = 60) -> set[int]:
+    """The run's child processes once there are two (its worker pool), or what there is at the timeout."""
+    deadline = time.monotonic() + timeout
+    workers: set[int] = set()
+    while len(workers) < 2 and time.monotonic() < deadline and proc.poll() is None:
+        workers = _children(proc.pid)
+        time.sleep(0.05)
+    return workers
+
+
 @pytest.fixture(scope="module")
 def slow_tree(tmp_path_factory):
     """Enough work that a two-worker run lasts well past the moment we interrupt it."""
@@ -708,15 +724,9 @@ def slow_tree(tmp_path_factory):
                          ids=["ctrl-c", "sigterm"])
 def test_interrupt_leaves_no_output_and_no_workers(slow_tree, tmp_path, sig, code, group):
     out = tmp_path / "report.sarif"
-    proc = subprocess.Popen([sys.executable, "-m", "pagecheck.cli", "check", "-j2", "--isolated",
-                             "--format", "sarif", "-o", str(out), str(slow_tree)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = _start_check(["--format", "sarif", "-o", str(out), str(slow_tree)])
     try:
-        deadline = time.monotonic() + 60
-        workers: set[int] = set()
-        while len(workers) < 2 and time.monotonic() < deadline and proc.poll() is None:
-            workers = _children(proc.pid)
-            time.sleep(0.05)
+        workers = _wait_for_pool(proc)
         assert len(workers) >= 2, "the pool never started"
         time.sleep(0.5)  # let them get into the work
         assert proc.poll() is None, "the run finished before we could interrupt it; make slow_tree bigger"
@@ -746,15 +756,10 @@ def test_worker_killed_mid_run_is_reported_not_waited_for(tmp_path):
     (tmp_path / "tree").mkdir()
     slow_tree = _slow_files(tmp_path / "tree", 24)
     out = tmp_path / "report.json"
-    proc = subprocess.Popen([sys.executable, "-m", "pagecheck.cli", "check", "-j2", "--isolated",
-                             "--format", "json", "-o", str(out), str(slow_tree)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = _start_check(["--format", "json", "-o", str(out), str(slow_tree)])
     try:
         deadline = time.monotonic() + 60
-        workers: set[int] = set()
-        while len(workers) < 2 and time.monotonic() < deadline and proc.poll() is None:
-            workers = _children(proc.pid)
-            time.sleep(0.05)
+        workers = _wait_for_pool(proc)
         assert len(workers) >= 2, "the pool never started"
         time.sleep(0.5)
         # a run has two pools (scan, then facts: runner._map_files); kill a worker
