@@ -94,12 +94,7 @@ def imap(fn: Callable[[Any], Any], items: Iterable[Any], jobs: int, chunk: int,
                 if w in dead:
                     continue
                 if ready is w.conn:
-                    try:
-                        while w.conn.poll():
-                            idx, res = w.conn.recv()
-                            w.inflight.popleft()
-                            done[idx] = res
-                    except (EOFError, OSError):
+                    if not _collect(w, done):
                         dead.append(w)
                 else:
                     dead.append(w)
@@ -116,15 +111,21 @@ def imap(fn: Callable[[Any], Any], items: Iterable[Any], jobs: int, chunk: int,
         _stop(workers, graceful=finished)
 
 
-def _bury(w: _Worker, done: dict, pending: deque, on_death) -> None:
-    """Collect what a dead worker finished, blame the item it was on, requeue the rest."""
+def _collect(w: _Worker, done: dict) -> bool:
+    """Move the results waiting in a worker's pipe into `done`; False if the pipe broke."""
     try:
         while w.conn.poll():
             idx, res = w.conn.recv()
             w.inflight.popleft()
             done[idx] = res
     except (EOFError, OSError):
-        pass
+        return False
+    return True
+
+
+def _bury(w: _Worker, done: dict, pending: deque, on_death) -> None:
+    """Collect what a dead worker finished, blame the item it was on, requeue the rest."""
+    _collect(w, done)
     w.proc.join(timeout=5)
     why = describe_exit(w.proc.exitcode)
     w.conn.close()
