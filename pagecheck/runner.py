@@ -351,8 +351,8 @@ def _map_files(paths: list[str], terms: Terms, max_size: int, jobs: int, cache: 
                 continue
             res, encoded = next(second)
             yield _with_facts(res, encoded, memo) if res.facts is None and encoded is not None else res
-        # run the pool to its end: a pool left suspended is killed when closed,
-        # and its workers' deferred cache writes with it
+        # run the pool to its end, so its workers are asked to leave: a pool left
+        # suspended is killed when the generator is closed
         for _extra in second:
             raise RuntimeError("the second pass returned more results than files")
     finally:
